@@ -1,0 +1,60 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// MARK: - Implementation details
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    // Hot loops run on unsafe pointers; exclusivity checks there cost without protecting anything.
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+// MARK: - Public API
+
+let package = Package(
+    name: "FedSwift",
+    products: [
+        .library(name: "FedTensor", targets: ["FedTensor"]),
+        .library(name: "FedNN", targets: ["FedNN"]),
+        .library(name: "FedData", targets: ["FedData"]),
+        .executable(name: "fedswift", targets: ["fedswift"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "pkg-config"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(
+            name: "FedTensor",
+            dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "FedNN", dependencies: ["FedTensor"], swiftSettings: swiftSettings),
+        .target(name: "FedData", dependencies: ["FedTensor", "CZlib"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "fedswift",
+            dependencies: [
+                "FedTensor", "FedNN", "FedData",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "FedTensorTests", dependencies: ["FedTensor"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FedNNTests",
+            dependencies: ["FedNN", "FedTensor"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "FedDataTests", dependencies: ["FedData", "FedTensor"], swiftSettings: swiftSettings),
+    ]
+)
