@@ -1,0 +1,88 @@
+import FedTensor
+
+/// Ready-made networks for 28×28 single-channel images (Fashion-MNIST, MNIST), named as in
+/// their PyTorch definitions so weights move between the two unchanged.
+public enum ModelZoo {
+    /// Names accepted by `make(_:seed:)`.
+    public static let names = ["mlp", "cnn", "lenet5", "resnet"]
+
+    /// Builds the named model with weights initialised from `seed`.
+    /// - Throws: `ModelError.unknownModel` listing the valid names.
+    public static func make(_ name: String, seed: UInt64 = 0, classes: Int = 10) throws -> Model {
+        switch name {
+        case "mlp": return try Model(mlp(classes: classes), inputShape: [1, 28, 28], seed: seed)
+        case "cnn": return try Model(cnn(classes: classes), inputShape: [1, 28, 28], seed: seed)
+        case "lenet5": return try Model(lenet5(classes: classes), inputShape: [1, 28, 28], seed: seed)
+        case "resnet": return try Model(resnet(classes: classes), inputShape: [1, 28, 28], seed: seed)
+        default:
+            throw ModelError(.unknownModel, "unknown model '\(name)'; choose one of: \(names.joined(separator: ", "))")
+        }
+    }
+
+    /// The FedAvg paper's 2NN: 784-200-200-10 with ReLU, 199,210 parameters. Parameter names
+    /// `net.1.*`, `net.3.*`, `net.5.*` as `nn.Sequential(Flatten, Linear, ReLU, Linear, ReLU, Linear)`.
+    public static func mlp(classes: Int = 10) -> any Layer {
+        Sequential([
+            (
+                "net",
+                Sequential([
+                    Flatten(), Linear(784, 200), ReLU(), Linear(200, 200), ReLU(), Linear(200, classes),
+                ] as [any Layer])
+            )
+        ])
+    }
+
+    /// The FedAvg paper's CNN: conv5×5 1→32 (same) + ReLU + maxpool 2, conv5×5 32→64 (same) +
+    /// ReLU + maxpool 2, fc 3136→512 + ReLU, fc 512→10; 1,663,370 parameters named `conv1`,
+    /// `conv2`, `fc1`, `fc2`.
+    public static func cnn(classes: Int = 10) -> any Layer {
+        Sequential([
+            ("conv1", Conv2d(1, 32, kernelSize: 5, padding: 2)), ("relu1", ReLU()), ("pool1", MaxPool2d(2)),
+            ("conv2", Conv2d(32, 64, kernelSize: 5, padding: 2)), ("relu2", ReLU()), ("pool2", MaxPool2d(2)),
+            ("flatten", Flatten()), ("fc1", Linear(7 * 7 * 64, 512)), ("relu3", ReLU()),
+            ("fc2", Linear(512, classes)),
+        ])
+    }
+
+    /// LeNet-5 for 28×28 inputs (first convolution padded to keep 28×28), with ReLU and max
+    /// pooling: conv 1→6 5×5 pad 2, pool, conv 6→16 5×5, pool, fc 400→120→84→10; 61,706 parameters.
+    public static func lenet5(classes: Int = 10) -> any Layer {
+        Sequential([
+            ("conv1", Conv2d(1, 6, kernelSize: 5, padding: 2)), ("relu1", ReLU()), ("pool1", MaxPool2d(2)),
+            ("conv2", Conv2d(6, 16, kernelSize: 5)), ("relu2", ReLU()), ("pool2", MaxPool2d(2)),
+            ("flatten", Flatten()), ("fc1", Linear(400, 120)), ("relu3", ReLU()),
+            ("fc2", Linear(120, 84)), ("relu4", ReLU()), ("fc3", Linear(84, classes)),
+        ])
+    }
+
+    /// A ResNet-8 for 28×28 inputs with GroupNorm (batch-independent, so it behaves under
+    /// non-IID federated clients): a 3×3 stem with 16 channels, three basic blocks with
+    /// 16, 32 and 64 channels (the last two with stride 2 and a 1×1 projection shortcut),
+    /// global average pooling and a linear classifier. 78,042 parameters.
+    public static func resnet(classes: Int = 10) -> any Layer {
+        func block(_ cin: Int, _ cout: Int, stride: Int) -> any Layer {
+            let body = Sequential([
+                ("conv1", Conv2d(cin, cout, kernelSize: 3, stride: stride, padding: 1, bias: false)),
+                ("gn1", GroupNorm(groups: min(8, cout / 2), channels: cout)), ("relu1", ReLU()),
+                ("conv2", Conv2d(cout, cout, kernelSize: 3, padding: 1, bias: false)),
+                ("gn2", GroupNorm(groups: min(8, cout / 2), channels: cout)),
+            ])
+            let shortcut: (any Layer)? =
+                stride == 1 && cin == cout
+                ? nil
+                : Sequential([
+                    Conv2d(cin, cout, kernelSize: 1, stride: stride, bias: false),
+                    GroupNorm(groups: min(8, cout / 2), channels: cout),
+                ] as [any Layer])
+            return Sequential([("", Residual(body, shortcut: shortcut)), ("relu2", ReLU())])
+        }
+        return Sequential([
+            ("conv1", Conv2d(1, 16, kernelSize: 3, padding: 1, bias: false)),
+            ("gn1", GroupNorm(groups: 8, channels: 16)), ("relu", ReLU()),
+            ("layer1", Sequential([block(16, 16, stride: 1)])),
+            ("layer2", Sequential([block(16, 32, stride: 2)])),
+            ("layer3", Sequential([block(32, 64, stride: 2)])),
+            ("pool", AvgPool2d(7)), ("flatten", Flatten()), ("fc", Linear(64, classes)),
+        ])
+    }
+}

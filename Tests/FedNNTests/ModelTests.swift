@@ -1,0 +1,122 @@
+import FedTensor
+import Testing
+
+@testable import FedNN
+
+/// The model zoo's sizes and names, state dicts and freezing.
+@Suite struct ModelTests {
+    @Test func zooParameterCountsAreExact() throws {
+        #expect(try ModelZoo.make("mlp").parameterCount == 199_210)
+        #expect(try ModelZoo.make("cnn").parameterCount == 1_663_370)
+        #expect(try ModelZoo.make("lenet5").parameterCount == 61_706)
+        #expect(try ModelZoo.make("resnet").parameterCount == 78_042)
+    }
+
+    @Test func zooNamesMatchThePyTorchDefinitions() throws {
+        let cnn = try ModelZoo.make("cnn")
+        #expect(cnn.stateDict().map(\.name) == [
+            "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight",
+            "fc2.bias",
+        ])
+        #expect(cnn.parameters.entry(named: "conv2.weight")?.shape == [64, 32, 5, 5])
+        #expect(cnn.parameters.entry(named: "fc1.weight")?.shape == [512, 3136])
+        let mlp = try ModelZoo.make("mlp")
+        #expect(mlp.stateDict().map(\.name) == [
+            "net.1.weight", "net.1.bias", "net.3.weight", "net.3.bias", "net.5.weight", "net.5.bias",
+        ])
+        let resnet = try ModelZoo.make("resnet")
+        let names = resnet.stateDict().map(\.name)
+        #expect(names.contains("layer2.0.conv1.weight"))
+        #expect(names.contains("layer2.0.shortcut.0.weight"))
+        #expect(names.contains("layer3.0.gn2.bias"))
+        #expect(!names.contains("layer1.0.shortcut.0.weight"))
+    }
+
+    @Test func unknownModelNamesTheChoices() {
+        #expect {
+            _ = try ModelZoo.make("vgg")
+        } throws: { error in
+            (error as? ModelError)?.message.contains("mlp, cnn, lenet5, resnet") == true
+        }
+    }
+
+    @Test func initializationIsDeterministicAndPyTorchBounded() throws {
+        let a = try ModelZoo.make("cnn", seed: 3)
+        let b = try ModelZoo.make("cnn", seed: 3)
+        let c = try ModelZoo.make("cnn", seed: 4)
+        #expect(a.parameters.flatValues == b.parameters.flatValues)
+        #expect(a.parameters.flatValues != c.parameters.flatValues)
+        // conv2: fan_in = 32·25 = 800, so values lie in ±1/√800 and spread across it.
+        let w = a.parameters.tensor(named: "conv2.weight")!.scalars
+        let bound = 1 / Float(800).squareRoot()
+        #expect(w.allSatisfy { abs($0) <= bound })
+        #expect(w.max()! > 0.95 * bound && w.min()! < -0.95 * bound)
+    }
+
+    @Test func loadStateDictRoundTripsAndRejectsBadInput() throws {
+        let a = try ModelZoo.make("lenet5", seed: 1)
+        let b = try ModelZoo.make("lenet5", seed: 2)
+        try b.loadStateDict(a.stateDict())
+        #expect(b.parameters.flatValues == a.parameters.flatValues)
+
+        var missing = a.stateDict()
+        missing.removeLast()
+        #expect(throws: ModelError.self) { try b.loadStateDict(missing) }
+        var extra = a.stateDict()
+        extra.append(("fc9.weight", Tensor(shape: [1])))
+        #expect(throws: ModelError.self) { try b.loadStateDict(extra) }
+        // A wrong shape anywhere leaves the model untouched.
+        let c = try ModelZoo.make("lenet5", seed: 3)
+        let before = c.parameters.flatValues
+        var wrong = a.stateDict()
+        wrong[wrong.count - 1] = (wrong[wrong.count - 1].name, Tensor(shape: [11]))
+        #expect(throws: ModelError.self) { try c.loadStateDict(wrong) }
+        #expect(c.parameters.flatValues == before)
+    }
+
+    @Test func batchNormBuffersAreInTheStateDictInPyTorchOrder() throws {
+        let m = try Model(Sequential([("conv", Conv2d(1, 2, kernelSize: 3)), ("bn", BatchNorm2d(2))]), inputShape: [1, 5, 5])
+        #expect(m.stateDict().map(\.name) == [
+            "conv.weight", "conv.bias", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var",
+            "bn.num_batches_tracked",
+        ])
+    }
+
+    @Test func frozenLayerGetsNoGradient() throws {
+        let model = try Model(Sequential([("a", Linear(3, 4)), ("r", ReLU()), ("b", Linear(4, 2))]), inputShape: [3])
+        try model.setFrozen(true, path: "a")
+        let y = model.forward(randomTensor([5, 3], seed: 1), training: true)
+        model.backward(Tensor(shape: y.shape, repeating: 1))
+        let a = model.parameters.entry(named: "a.weight")!
+        let b = model.parameters.entry(named: "b.weight")!
+        #expect(model.parameters.gradients[a.range].allSatisfy { $0 == 0 })
+        #expect(model.parameters.gradients[b.range].contains { $0 != 0 })
+        #expect(throws: ModelError.self) { try model.setFrozen(true, path: "nope") }
+    }
+
+    @Test func dropoutMasksAndScalesInTrainingOnly() throws {
+        let model = try Model(Dropout(0.25), inputShape: [4000], seed: 0)
+        let x = Tensor(shape: [1, 4000], repeating: 1)
+        #expect(model.forward(x, training: false).scalars == x.scalars)
+        let y = model.forward(x, training: true).scalars
+        let kept = y.filter { $0 != 0 }
+        #expect(kept.allSatisfy { abs($0 - 1 / 0.75) < 1e-6 })
+        #expect(abs(Double(kept.count) / 4000 - 0.75) < 0.03)
+        let g = model.backwardWithInputGradient(Tensor(shape: [1, 4000], repeating: 2)).scalars
+        for i in 0..<4000 { #expect(g[i] == 2 * y[i]) }
+    }
+
+    @Test func batchNormEvalUsesRunningStatistics() throws {
+        let model = try Model(BatchNorm2d(1, momentum: 0.5), inputShape: [1, 1, 2])
+        _ = model.forward(Tensor(shape: [1, 1, 1, 2], scalars: [1, 3]), training: true)
+        model.backward(Tensor(shape: [1, 1, 1, 2], repeating: 0))
+        // mean 2, unbiased var 2 → running_mean 1, running_var 0.5·1 + 0.5·2 = 1.5
+        #expect(model.buffers.tensor(named: "running_mean")!.scalars == [1])
+        #expect(model.buffers.tensor(named: "running_var")!.scalars == [1.5])
+        #expect(model.buffers.tensor(named: "num_batches_tracked")!.scalars == [1])
+        let y = model.forward(Tensor(shape: [1, 1, 1, 2], scalars: [1, 2.5]), training: false).scalars
+        let inv = 1 / (Float(1.5) + 1e-5).squareRoot()
+        #expect(abs(y[0] - 0) < 1e-6)
+        #expect(abs(y[1] - 1.5 * inv) < 1e-6)
+    }
+}
