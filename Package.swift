@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "FedTensor", targets: ["FedTensor"]),
         .library(name: "FedNN", targets: ["FedNN"]),
         .library(name: "FedData", targets: ["FedData"]),
+        .library(name: "FedCore", targets: ["FedCore"]),
         .executable(name: "fedswift", targets: ["fedswift"]),
     ],
     dependencies: [
@@ -40,10 +41,11 @@ let package = Package(
         ),
         .target(name: "FedNN", dependencies: ["FedTensor"], swiftSettings: swiftSettings),
         .target(name: "FedData", dependencies: ["FedTensor", "CZlib"], swiftSettings: swiftSettings),
+        .target(name: "FedCore", dependencies: ["FedTensor", "FedNN", "FedData"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "fedswift",
             dependencies: [
-                "FedTensor", "FedNN", "FedData",
+                "FedTensor", "FedNN", "FedData", "FedCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -52,9 +54,11 @@ let package = Package(
         .testTarget(
             name: "FedNNTests",
             dependencies: ["FedNN", "FedTensor"],
-            resources: [.copy("Fixtures")],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FedDataTests", dependencies: ["FedData", "FedTensor"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FedCoreTests", dependencies: ["FedCore", "FedNN", "FedData", "FedTensor"], swiftSettings: swiftSettings),
     ]
 )

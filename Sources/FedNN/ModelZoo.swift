@@ -58,7 +58,7 @@ public enum ModelZoo {
     /// A ResNet-8 for 28×28 inputs with GroupNorm (batch-independent, so it behaves under
     /// non-IID federated clients): a 3×3 stem with 16 channels, three basic blocks with
     /// 16, 32 and 64 channels (the last two with stride 2 and a 1×1 projection shortcut),
-    /// global average pooling and a linear classifier. 78,042 parameters.
+    /// global average pooling and a linear classifier. 77,754 parameters.
     public static func resnet(classes: Int = 10) -> any Layer {
         func block(_ cin: Int, _ cout: Int, stride: Int) -> any Layer {
             let body = Sequential([

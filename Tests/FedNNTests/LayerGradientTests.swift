@@ -88,7 +88,8 @@ import Testing
             ("conv1", Conv2d(1, 3, kernelSize: 3, padding: 1)), ("relu", ReLU()), ("pool", AvgPool2d(2)),
             ("flatten", Flatten()), ("fc", Linear(12, 4)),
         ])
-        try GradientCheck().run(net, input: randomTensor([2, 1, 4, 4], seed: 18))
+        // A small step: ReLU kinks sit close to many pre-activations of this net.
+        try GradientCheck(eps: 1e-3).run(net, input: randomTensor([2, 1, 4, 4], seed: 18))
     }
 }
 

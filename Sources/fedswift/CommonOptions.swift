@@ -1,0 +1,31 @@
+import ArgumentParser
+import FedData
+import FedNN
+import FedTensor
+
+/// Options shared by commands that build a model and read Fashion-MNIST.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model: \(ModelZoo.names.joined(separator: ", ")).")
+    var model = "cnn"
+
+    @Option(help: "Dataset (fmnist).")
+    var dataset = "fmnist"
+
+    @Option(help: "Directory of the Fashion-MNIST IDX files (default: $FEDSWIFT_FMNIST_DIR or \(FashionMNIST.defaultDirectory)).")
+    var dataDir: String?
+
+    @Option(help: "BLAS threads.")
+    var threads = 1
+
+    func validateCommon() throws {
+        guard ModelZoo.names.contains(model) else {
+            throw ValidationError("unknown model '\(model)'; choose one of: \(ModelZoo.names.joined(separator: ", "))")
+        }
+        guard dataset == "fmnist" else { throw ValidationError("unknown dataset '\(dataset)'; available: fmnist") }
+        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+    }
+
+    func loadData() throws -> (train: LabeledDataset, test: LabeledDataset) {
+        try FashionMNIST.load(directory: dataDir)
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `fedswift` command-line tool.
+@main
+struct FedSwiftCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fedswift",
+        abstract: "Communication-efficient federated and distributed learning in Swift.",
+        subcommands: [Train.self, Eval.self, Predict.self, Bench.self]
+    )
+}
