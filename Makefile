@@ -20,8 +20,8 @@ demo: build
 
 # Tests run in an optimized build: the numeric tests and the real-data training test are slow in debug.
 test: deps
-	$(SWIFT) build -c release -j $(JOBS) --build-tests
-	$(SWIFT) test -c release -j $(JOBS) --skip-build
+	$(SWIFT) build -c release -j $(JOBS) --build-tests -Xswiftc -enable-testing
+	$(SWIFT) test -c release -j $(JOBS) --skip-build -Xswiftc -enable-testing
 
 bench: build
 	$(BIN) bench train --model cnn --batch-size 32 --threads 1
