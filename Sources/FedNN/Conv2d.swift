@@ -3,9 +3,12 @@ import FedTensor
 /// 2-D convolution over NCHW input; weight `[out, in, kh, kw]`, bias `[out]` as in
 /// `torch.nn.Conv2d` (groups = 1, dilation = 1).
 ///
-/// The whole mini-batch goes through one im2col and one `sgemm` per pass: the column matrix
-/// `[in·kh·kw, N·OH·OW]` times the weight gives `[out, N·OH·OW]`, which is then scattered to NCHW
-/// with the bias added.
+/// Each pass works through the mini-batch in chunks of samples whose im2col matrix
+/// (`[in·kh·kw, chunk·OH·OW]`) fits in the L2 cache, with one `sgemm` per chunk: a large
+/// convolution runs one sample at a time and writes its GEMM straight into the NCHW output, a
+/// small one batches many samples into one wider GEMM. Backward recomputes the im2col of each
+/// chunk (cheaper than streaming a batch-sized column matrix through memory). With more than
+/// one compute thread, chunks are spread over the threads, each with its own workspace.
 public final class Conv2d: Layer {
     public let inChannels, outChannels: Int
     public let kernelSize: (Int, Int)
@@ -17,14 +20,70 @@ public final class Conv2d: Layer {
     private var weightGrad: UnsafeMutablePointer<Float>!
     private var bias: UnsafeMutablePointer<Float>?
     private var biasGrad: UnsafeMutablePointer<Float>?
-    private var inputShape: Shape?
     private var geometry: ConvGeometry?
-    /// im2col of the last input; holds the column gradient during backward.
-    private var columns = Tensor(shape: [0])
-    /// GEMM output `[out, N·P]` in forward, the reordered output gradient in backward.
-    private var channelMajor = Tensor(shape: [0])
+    private var input: Tensor?
+    private var workspaces: [Workspace] = []
     private var output = Tensor(shape: [0])
     private var inputGrad = Tensor(shape: [0])
+
+    /// Floats of im2col per chunk: about half of a 1 MiB L2 cache.
+    static let chunkBudget = 160 * 1024
+
+    /// One worker's scratch memory.
+    final class Workspace {
+        var columns: UnsafeMutablePointer<Float>
+        var columnCapacity: Int
+        /// Channel-major GEMM output or gathered output gradient of a multi-sample chunk.
+        var channelMajor: UnsafeMutablePointer<Float>
+        var channelMajorCapacity: Int
+        /// One zero-padded input sample (see `ConvGeometry.im2colPadded`).
+        var padded: UnsafeMutablePointer<Float>
+        var paddedCapacity: Int
+        /// Private weight and bias gradient of workers other than the first.
+        var gradient: UnsafeMutablePointer<Float>
+        var gradientCount: Int
+
+        init() {
+            columns = .allocate(capacity: 1)
+            columnCapacity = 1
+            channelMajor = .allocate(capacity: 1)
+            channelMajorCapacity = 1
+            padded = .allocate(capacity: 1)
+            paddedCapacity = 1
+            gradient = .allocate(capacity: 1)
+            gradientCount = 1
+        }
+
+        func reserve(columns c: Int, channelMajor m: Int, padded pad: Int, gradient g: Int) {
+            if pad > paddedCapacity {
+                padded.deallocate()
+                padded = .allocate(capacity: pad)
+                paddedCapacity = pad
+            }
+            if c > columnCapacity {
+                columns.deallocate()
+                columns = .allocate(capacity: c)
+                columnCapacity = c
+            }
+            if m > channelMajorCapacity {
+                channelMajor.deallocate()
+                channelMajor = .allocate(capacity: m)
+                channelMajorCapacity = m
+            }
+            if g != gradientCount {
+                gradient.deallocate()
+                gradient = .allocate(capacity: max(g, 1))
+                gradientCount = g
+            }
+        }
+
+        deinit {
+            columns.deallocate()
+            channelMajor.deallocate()
+            padded.deallocate()
+            gradient.deallocate()
+        }
+    }
 
     public init(
         _ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true
@@ -73,109 +132,158 @@ public final class Conv2d: Layer {
         return [input[0], outChannels, g.outHeight, g.outWidth]
     }
 
+    /// Samples per chunk, number of chunks, and the workers to spread them over.
+    private func plan(batch n: Int, _ g: ConvGeometry) -> (chunk: Int, chunks: Int, workers: Int) {
+        let perSample = g.columnRows * g.outPixels
+        let chunk = max(1, min(n, Self.chunkBudget / max(perSample, 1)))
+        let chunks = (n + chunk - 1) / chunk
+        let workers = ComputeThreads.workers(for: chunks)
+        let gradientCount = outChannels * g.columnRows + outChannels
+        while workspaces.count < workers { workspaces.append(Workspace()) }
+        for w in workspaces.prefix(workers) {
+            w.reserve(
+                columns: g.columnRows * chunk * g.outPixels, channelMajor: chunk > 1 ? outChannels * chunk * g.outPixels : 0,
+                padded: g.paddedSize, gradient: gradientCount)
+        }
+        return (chunk, chunks, workers)
+    }
+
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         if geometry?.height != x.shape[2] || geometry?.width != x.shape[3] {
             geometry = makeGeometry(x.shape)
         }
         let g = geometry!
         let n = x.shape[0]
-        let p = g.outPixels
-        let k = g.columnRows
-        let cols = n * p
-        let cout = outChannels
-        columns.prepareForOverwrite(shape: [k, cols])
-        channelMajor.prepareForOverwrite(shape: [cout, cols])
-        output.prepareForOverwrite(shape: [n, cout, g.outHeight, g.outWidth])
+        let (chunk, chunks, _) = plan(batch: n, g)
+        output.prepareForOverwrite(shape: [n, outChannels, g.outHeight, g.outWidth])
+        let (p, k, cout) = (g.outPixels, g.columnRows, outChannels)
         let sampleSize = inChannels * g.height * g.width
+        let (w, b) = (weight!, bias)
+        let ws = workspaces
         x.withUnsafeBufferPointer { xp in
-            columns.withUnsafeMutableBufferPointer { cp in
-                for s in 0..<n {
-                    g.im2col(input: xp.baseAddress! + s * sampleSize, col: cp.baseAddress! + s * p, ldcol: cols)
-                }
-                channelMajor.withUnsafeMutableBufferPointer { yp in
-                    BLAS.sgemm(
-                        .none, .none, m: cout, n: cols, k: k, a: weight, lda: k, b: cp.baseAddress!, ldb: cols,
-                        c: yp.baseAddress!, ldc: cols)
-                }
-            }
-        }
-        let b = bias
-        channelMajor.withUnsafeBufferPointer { yp in
             output.withUnsafeMutableBufferPointer { op in
-                for s in 0..<n {
-                    for c in 0..<cout {
-                        let src = yp.baseAddress! + c * cols + s * p
-                        let dst = op.baseAddress! + (s * cout + c) * p
-                        if let b {
-                            let bc = b[c]
-                            for i in 0..<p { dst[i] = src[i] + bc }
+                let (src, dst) = (xp.baseAddress!, op.baseAddress!)
+                ComputeThreads.forEachRange(chunks) { worker, range in
+                    let space = ws[worker]
+                    for c in range {
+                        let s0 = c * chunk
+                        let m = min(chunk, n - s0)
+                        let cols = m * p
+                        for s in 0..<m {
+                            g.im2colPadded(
+                                input: src + (s0 + s) * sampleSize, scratch: space.padded, col: space.columns + s * p,
+                                ldcol: cols)
+                        }
+                        if m == 1 {
+                            let out = dst + s0 * cout * p
+                            if let b {
+                                for ch in 0..<cout { (out + ch * p).update(repeating: b[ch], count: p) }
+                            }
+                            BLAS.sgemm(
+                                .none, .none, m: cout, n: p, k: k, a: w, lda: k, b: space.columns, ldb: p,
+                                beta: b == nil ? 0 : 1, c: out, ldc: p)
                         } else {
-                            dst.update(from: src, count: p)
+                            BLAS.sgemm(
+                                .none, .none, m: cout, n: cols, k: k, a: w, lda: k, b: space.columns, ldb: cols,
+                                c: space.channelMajor, ldc: cols)
+                            for s in 0..<m {
+                                for ch in 0..<cout {
+                                    let from = space.channelMajor + ch * cols + s * p
+                                    let to = dst + ((s0 + s) * cout + ch) * p
+                                    let bc = b?[ch] ?? 0
+                                    for i in 0..<p { to[i] = from[i] + bc }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
-        inputShape = training ? x.shape : nil
+        input = training ? x : nil
         return output
     }
 
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor {
-        guard let xShape = inputShape, let g = geometry else {
-            preconditionFailure("Conv2d.backward without a training forward")
-        }
-        inputShape = nil
-        let n = xShape[0]
-        let p = g.outPixels
-        let k = g.columnRows
-        let cols = n * p
-        let cout = outChannels
-        // Output gradient NCHW -> [out, N·P] so both products below are single GEMMs.
-        dy.withUnsafeBufferPointer { dp in
-            channelMajor.withUnsafeMutableBufferPointer { yp in
-                for s in 0..<n {
-                    for c in 0..<cout {
-                        (yp.baseAddress! + c * cols + s * p).update(from: dp.baseAddress! + (s * cout + c) * p, count: p)
-                    }
-                }
-            }
-        }
-        channelMajor.withUnsafeBufferPointer { yp in
-            let gy = yp.baseAddress!
-            if !isFrozen {
-                if let bg = biasGrad {
-                    for c in 0..<cout {
-                        var acc: Float = 0
-                        let row = gy + c * cols
-                        for i in 0..<cols { acc += row[i] }
-                        bg[c] += acc
-                    }
-                }
-                columns.withUnsafeBufferPointer { cp in
-                    BLAS.sgemm(
-                        .none, .transposed, m: cout, n: k, k: cols, a: gy, lda: cols, b: cp.baseAddress!, ldb: cols,
-                        beta: 1, c: weightGrad, ldc: k)
-                }
-            }
-            guard needsInputGradient else { return }
-            // The column matrix is no longer needed: reuse it for the column gradient.
-            columns.withUnsafeMutableBufferPointer { cp in
-                BLAS.sgemm(
-                    .transposed, .none, m: k, n: cols, k: cout, a: weight, lda: k, b: gy, ldb: cols,
-                    c: cp.baseAddress!, ldc: cols)
-            }
-        }
-        guard needsInputGradient else { return noGradient }
-        inputGrad.prepareForOverwrite(shape: xShape)
+        guard let x = input, let g = geometry else { preconditionFailure("Conv2d.backward without a training forward") }
+        input = nil
+        let n = x.shape[0]
+        let (chunk, chunks, workers) = plan(batch: n, g)
+        let (p, k, cout) = (g.outPixels, g.columnRows, outChannels)
         let sampleSize = inChannels * g.height * g.width
-        columns.withUnsafeBufferPointer { cp in
-            inputGrad.withUnsafeMutableBufferPointer { dxp in
-                dxp.update(repeating: 0)
-                for s in 0..<n {
-                    g.col2im(col: cp.baseAddress! + s * p, ldcol: cols, inputGrad: dxp.baseAddress! + s * sampleSize)
+        let computeParameters = !isFrozen
+        if needsInputGradient { inputGrad.prepareForOverwrite(shape: x.shape) }
+        let dxBase: UnsafeMutablePointer<Float>? =
+            needsInputGradient ? inputGrad.withUnsafeMutableBufferPointer { $0.baseAddress! } : nil
+        guard computeParameters || needsInputGradient else { return noGradient }
+        let (w, wGrad, bGrad) = (weight!, weightGrad!, biasGrad)
+        let ws = workspaces
+        let hasBias = self.hasBias
+        x.withUnsafeBufferPointer { xp in
+            dy.withUnsafeBufferPointer { dyp in
+                let (src, gy) = (xp.baseAddress!, dyp.baseAddress!)
+                ComputeThreads.forEachRange(chunks) { worker, range in
+                    let space = ws[worker]
+                    // Worker 0 adds straight into the model's gradient; the others into their own.
+                    let dW = worker == 0 ? wGrad : space.gradient
+                    let dB = worker == 0 ? bGrad : (hasBias ? space.gradient + cout * k : nil)
+                    if worker != 0 { space.gradient.update(repeating: 0, count: space.gradientCount) }
+                    for c in range {
+                        let s0 = c * chunk
+                        let m = min(chunk, n - s0)
+                        let cols = m * p
+                        // Output gradient of the chunk as [out, m·P].
+                        let grad: UnsafePointer<Float>
+                        if m == 1 {
+                            grad = UnsafePointer(gy + s0 * cout * p)
+                        } else {
+                            for s in 0..<m {
+                                for ch in 0..<cout {
+                                    (space.channelMajor + ch * cols + s * p).update(
+                                        from: gy + ((s0 + s) * cout + ch) * p, count: p)
+                                }
+                            }
+                            grad = UnsafePointer(space.channelMajor)
+                        }
+                        if computeParameters {
+                            for s in 0..<m {
+                                g.im2colPadded(
+                                    input: src + (s0 + s) * sampleSize, scratch: space.padded,
+                                    col: space.columns + s * p, ldcol: cols)
+                            }
+                            BLAS.sgemm(
+                                .none, .transposed, m: cout, n: k, k: cols, a: grad, lda: cols, b: space.columns,
+                                ldb: cols, beta: 1, c: dW, ldc: k)
+                            if let dB {
+                                for ch in 0..<cout {
+                                    var acc: Float = 0
+                                    let row = grad + ch * cols
+                                    for i in 0..<cols { acc += row[i] }
+                                    dB[ch] += acc
+                                }
+                            }
+                        }
+                        if let dx = dxBase {
+                            BLAS.sgemm(
+                                .transposed, .none, m: k, n: cols, k: cout, a: w, lda: k, b: grad, ldb: cols,
+                                c: space.columns, ldc: cols)
+                            for s in 0..<m {
+                                g.col2imPadded(
+                                    col: space.columns + s * p, ldcol: cols, scratch: space.padded,
+                                    inputGrad: dx + (s0 + s) * sampleSize)
+                            }
+                        }
+                    }
                 }
             }
         }
-        return inputGrad
+        if computeParameters {
+            // Fixed order: results depend on the thread count only.
+            for worker in 1..<max(workers, 1) {
+                let src = ws[worker].gradient
+                for i in 0..<(cout * k) { wGrad[i] += src[i] }
+                if let bGrad { for i in 0..<cout { bGrad[i] += src[cout * k + i] } }
+            }
+        }
+        return needsInputGradient ? inputGrad : noGradient
     }
 }

@@ -37,32 +37,20 @@ public final class MaxPool2d: Layer {
         output.prepareForOverwrite(shape: [x.shape[0], x.shape[1], oh, ow])
         if argmax.count != planes * oh * ow { argmax = [Int32](repeating: 0, count: planes * oh * ow) }
         let (k, s, pad) = (kernelSize, stride, padding)
+        let fast = k == 2 && s == 2 && pad == 0
         x.withUnsafeBufferPointer { xp in
             output.withUnsafeMutableBufferPointer { yp in
                 argmax.withUnsafeMutableBufferPointer { ap in
-                    for plane in 0..<planes {
-                        let src = xp.baseAddress! + plane * h * w
-                        let dst = yp.baseAddress! + plane * oh * ow
-                        let arg = ap.baseAddress! + plane * oh * ow
-                        for i in 0..<oh {
-                            let h0 = max(i * s - pad, 0)
-                            let h1 = min(i * s - pad + k, h)
-                            for j in 0..<ow {
-                                let w0 = max(j * s - pad, 0)
-                                let w1 = min(j * s - pad + k, w)
-                                var best = -Float.infinity
-                                var bestIndex = h0 * w + w0
-                                for y in h0..<h1 {
-                                    for x in w0..<w1 {
-                                        let v = src[y * w + x]
-                                        if v > best || v.isNaN {
-                                            best = v
-                                            bestIndex = y * w + x
-                                        }
-                                    }
-                                }
-                                dst[i * ow + j] = best
-                                arg[i * ow + j] = Int32(bestIndex)
+                    let (xBase, yBase, aBase) = (xp.baseAddress!, yp.baseAddress!, ap.baseAddress!)
+                    ComputeThreads.forEachRange(planes) { _, range in
+                        for plane in range {
+                            let src = xBase + plane * h * w
+                            let dst = yBase + plane * oh * ow
+                            let arg = aBase + plane * oh * ow
+                            if fast {
+                                Self.pool2x2(src, dst, arg, w: w, oh: oh, ow: ow)
+                            } else {
+                                Self.poolGeneric(src, dst, arg, h: h, w: w, oh: oh, ow: ow, k: k, s: s, pad: pad)
                             }
                         }
                     }
@@ -71,6 +59,65 @@ public final class MaxPool2d: Layer {
         }
         inputShape = training ? x.shape : nil
         return output
+    }
+
+    /// 2×2 windows with stride 2: the common case, unrolled. Scan order a, b (top row), c, d.
+    @inline(__always)
+    static func pool2x2(
+        _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ arg: UnsafeMutablePointer<Int32>,
+        w: Int, oh: Int, ow: Int
+    ) {
+        for i in 0..<oh {
+            let r0 = src + 2 * i * w
+            let r1 = r0 + w
+            let base = Int32(2 * i * w)
+            for j in 0..<ow {
+                // Branch-free selects: on real activations these compares are unpredictable.
+                var best = r0[2 * j]
+                var idx = base + Int32(2 * j)
+                let b = r0[2 * j + 1]
+                let tb = b > best || b != b
+                best = tb ? b : best
+                idx = tb ? base + Int32(2 * j + 1) : idx
+                let c = r1[2 * j]
+                let tc = c > best || c != c
+                best = tc ? c : best
+                idx = tc ? base + Int32(w + 2 * j) : idx
+                let d = r1[2 * j + 1]
+                let td = d > best || d != d
+                best = td ? d : best
+                idx = td ? base + Int32(w + 2 * j + 1) : idx
+                dst[i * ow + j] = best
+                arg[i * ow + j] = idx
+            }
+        }
+    }
+
+    static func poolGeneric(
+        _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ arg: UnsafeMutablePointer<Int32>,
+        h: Int, w: Int, oh: Int, ow: Int, k: Int, s: Int, pad: Int
+    ) {
+        for i in 0..<oh {
+            let h0 = max(i * s - pad, 0)
+            let h1 = min(i * s - pad + k, h)
+            for j in 0..<ow {
+                let w0 = max(j * s - pad, 0)
+                let w1 = min(j * s - pad + k, w)
+                var best = -Float.infinity
+                var bestIndex = h0 * w + w0
+                for y in h0..<h1 {
+                    for x in w0..<w1 {
+                        let v = src[y * w + x]
+                        if v > best || v.isNaN {
+                            best = v
+                            bestIndex = y * w + x
+                        }
+                    }
+                }
+                dst[i * ow + j] = best
+                arg[i * ow + j] = Int32(bestIndex)
+            }
+        }
     }
 
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor {

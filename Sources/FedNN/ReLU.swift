@@ -14,11 +14,7 @@ public final class ReLU: Layer {
         output.prepareForOverwrite(shape: x.shape)
         x.withUnsafeBufferPointer { xp in
             output.withUnsafeMutableBufferPointer { yp in
-                let (src, dst) = (xp.baseAddress!, yp.baseAddress!)
-                for i in 0..<xp.count {
-                    let v = src[i]
-                    dst[i] = v > 0 ? v : (v.isNaN ? v : 0)
-                }
+                VectorKernels.relu(xp.baseAddress!, yp.baseAddress!, xp.count)
             }
         }
         cachedOutput = training ? output : nil
@@ -33,8 +29,8 @@ public final class ReLU: Layer {
         y.withUnsafeBufferPointer { yp in
             dy.withUnsafeBufferPointer { gp in
                 inputGrad.withUnsafeMutableBufferPointer { dxp in
-                    let (out, g, dx) = (yp.baseAddress!, gp.baseAddress!, dxp.baseAddress!)
-                    for i in 0..<yp.count { dx[i] = out[i] > 0 ? g[i] : 0 }
+                    VectorKernels.reluBackward(
+                        output: yp.baseAddress!, gradient: gp.baseAddress!, result: dxp.baseAddress!, yp.count)
                 }
             }
         }

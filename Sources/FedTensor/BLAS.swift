@@ -38,8 +38,14 @@ public enum BLAS {
 
     /// Number of threads BLAS uses for one call. Set it explicitly: the simulator wants 1 per
     /// worker, centralized training may use every core.
+    /// Also sets `ComputeThreads.count`, the budget of the engine's own parallel loops.
     public static func setThreads(_ n: Int) {
         precondition(n >= 1, "thread count must be at least 1")
+        ComputeThreads.set(n)
+        setLibraryThreads(n)
+    }
+
+    static func setLibraryThreads(_ n: Int) {
         #if canImport(Accelerate)
         // Accelerate chooses its own threading.
         #else

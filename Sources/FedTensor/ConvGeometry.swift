@@ -64,17 +64,17 @@ public struct ConvGeometry: Hashable, Sendable {
                         let dst = row + oh * ow
                         let ih = oh * strideH - padH + ki
                         if ih < 0 || ih >= height || start >= end {
-                            dst.update(repeating: 0, count: ow)
+                            for x in 0..<ow { dst[x] = 0 }
                             continue
                         }
-                        if start > 0 { dst.update(repeating: 0, count: start) }
+                        for x in 0..<start { dst[x] = 0 }
                         let src = plane + ih * width - padW + kj
                         if strideW == 1 {
-                            (dst + start).update(from: src + start, count: end - start)
+                            VectorKernels.copy(src + start, dst + start, end - start)
                         } else {
                             for x in start..<end { dst[x] = src[x * strideW] }
                         }
-                        if end < ow { (dst + end).update(repeating: 0, count: ow - end) }
+                        for x in end..<ow { dst[x] = 0 }
                     }
                 }
             }
@@ -99,12 +99,80 @@ public struct ConvGeometry: Hashable, Sendable {
                         let src = row + oh * ow
                         let dst = plane + ih * width - padW + kj
                         if strideW == 1 {
-                            for x in start..<end { dst[x] += src[x] }
+                            VectorKernels.add(src + start, dst + start, end - start)
                         } else {
                             for x in start..<end { dst[x * strideW] += src[x] }
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Floats of scratch that `im2colPadded` and `col2imPadded` need: one zero-padded sample.
+    @inlinable public var paddedSize: Int { channels * (height + 2 * padH) * (width + 2 * padW) }
+
+    /// `im2col` for stride 1 through a zero-padded copy of the sample in `scratch`
+    /// (`paddedSize` floats), so every row segment is a plain copy of `outWidth` floats.
+    @inlinable
+    public func im2colPadded(
+        input: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>, ldcol: Int
+    ) {
+        guard strideH == 1 && strideW == 1 else { return im2col(input: input, col: col, ldcol: ldcol) }
+        let pw = width + 2 * padW
+        let ph = height + 2 * padH
+        if padH > 0 || padW > 0 {
+            scratch.update(repeating: 0, count: paddedSize)
+            for c in 0..<channels {
+                for y in 0..<height {
+                    VectorKernels.copy(
+                        input + (c * height + y) * width, scratch + (c * ph + y + padH) * pw + padW, width)
+                }
+            }
+        }
+        let src = padH > 0 || padW > 0 ? UnsafePointer(scratch) : input
+        let ow = outWidth
+        for c in 0..<channels {
+            let plane = src + c * ph * pw
+            for ki in 0..<kernelH {
+                for kj in 0..<kernelW {
+                    let row = col + ((c * kernelH + ki) * kernelW + kj) * ldcol
+                    for oh in 0..<outHeight {
+                        VectorKernels.copy(plane + (oh + ki) * pw + kj, row + oh * ow, ow)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `col2im` for stride 1, accumulating into the zero-padded `scratch` (`paddedSize` floats)
+    /// and then writing its interior to `inputGrad` (overwritten, not added to).
+    @inlinable
+    public func col2imPadded(
+        col: UnsafePointer<Float>, ldcol: Int, scratch: UnsafeMutablePointer<Float>, inputGrad: UnsafeMutablePointer<Float>
+    ) {
+        guard strideH == 1 && strideW == 1 else {
+            inputGrad.update(repeating: 0, count: channels * height * width)
+            return col2im(col: col, ldcol: ldcol, inputGrad: inputGrad)
+        }
+        let pw = width + 2 * padW
+        let ph = height + 2 * padH
+        scratch.update(repeating: 0, count: paddedSize)
+        let ow = outWidth
+        for c in 0..<channels {
+            let plane = scratch + c * ph * pw
+            for ki in 0..<kernelH {
+                for kj in 0..<kernelW {
+                    let row = col + ((c * kernelH + ki) * kernelW + kj) * ldcol
+                    for oh in 0..<outHeight {
+                        VectorKernels.add(row + oh * ow, plane + (oh + ki) * pw + kj, ow)
+                    }
+                }
+            }
+        }
+        for c in 0..<channels {
+            for y in 0..<height {
+                VectorKernels.copy(scratch + (c * ph + y + padH) * pw + padW, inputGrad + (c * height + y) * width, width)
             }
         }
     }
