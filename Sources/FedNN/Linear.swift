@@ -60,7 +60,7 @@ public final class Linear: Layer {
                 if let b {
                     for r in 0..<rows { (y + r * nOut).update(from: b, count: nOut) }
                 }
-                BLAS.sgemm(
+                BLAS.sgemmParallel(
                     .none, .transposed, m: rows, n: nOut, k: nIn, a: xp.baseAddress!, lda: nIn,
                     b: w, ldb: nIn, beta: b == nil ? 0 : 1, c: y, ldc: nOut)
             }
@@ -78,7 +78,7 @@ public final class Linear: Layer {
             let g = dyp.baseAddress!
             if !isFrozen {
                 x.withUnsafeBufferPointer { xp in
-                    BLAS.sgemm(
+                    BLAS.sgemmParallel(
                         .transposed, .none, m: nOut, n: nIn, k: rows, a: g, lda: nOut,
                         b: xp.baseAddress!, ldb: nIn, beta: 1, c: weightGrad, ldc: nIn)
                 }
@@ -94,7 +94,7 @@ public final class Linear: Layer {
         inputGrad.prepareForOverwrite(shape: x.shape)
         dy.withUnsafeBufferPointer { dyp in
             inputGrad.withUnsafeMutableBufferPointer { dxp in
-                BLAS.sgemm(
+                BLAS.sgemmParallel(
                     .none, .none, m: rows, n: nIn, k: nOut, a: dyp.baseAddress!, lda: nOut,
                     b: weight, ldb: nIn, c: dxp.baseAddress!, ldc: nIn)
             }

@@ -61,18 +61,48 @@ public final class MaxPool2d: Layer {
         return output
     }
 
-    /// 2×2 windows with stride 2: the common case, unrolled. Scan order a, b (top row), c, d.
+    /// 2×2 windows with stride 2, the common case: eight windows at a time with SIMD, the even
+    /// and odd lanes of two input rows giving each window's four candidates in scan order
+    /// (top-left, top-right, bottom-left, bottom-right). A short row tail reuses an overlapping
+    /// group, which rewrites some windows with identical results.
     @inline(__always)
     static func pool2x2(
         _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ arg: UnsafeMutablePointer<Int32>,
         w: Int, oh: Int, ow: Int
     ) {
+        typealias F = SIMD8<Float>
+        typealias I = SIMD8<Int32>
+        let lanes = I(0, 2, 4, 6, 8, 10, 12, 14)
         for i in 0..<oh {
             let r0 = src + 2 * i * w
             let r1 = r0 + w
             let base = Int32(2 * i * w)
+            if ow >= 8 {
+                var j = 0
+                while true {
+                    let j0 = min(j, ow - 8)
+                    let top = UnsafeRawPointer(r0 + 2 * j0).loadUnaligned(as: SIMD16<Float>.self)
+                    let bottom = UnsafeRawPointer(r1 + 2 * j0).loadUnaligned(as: SIMD16<Float>.self)
+                    var best: F = top.evenHalf
+                    var idx = I(repeating: base + Int32(2 * j0)) &+ lanes
+                    let first = base + Int32(2 * j0)
+                    let tb = (top.oddHalf .> best) .| (top.oddHalf .!= top.oddHalf)
+                    best.replace(with: top.oddHalf, where: tb)
+                    idx.replace(with: I(repeating: first + 1) &+ lanes, where: tb)
+                    let tc = (bottom.evenHalf .> best) .| (bottom.evenHalf .!= bottom.evenHalf)
+                    best.replace(with: bottom.evenHalf, where: tc)
+                    idx.replace(with: I(repeating: first + Int32(w)) &+ lanes, where: tc)
+                    let td = (bottom.oddHalf .> best) .| (bottom.oddHalf .!= bottom.oddHalf)
+                    best.replace(with: bottom.oddHalf, where: td)
+                    idx.replace(with: I(repeating: first + Int32(w + 1)) &+ lanes, where: td)
+                    UnsafeMutableRawPointer(dst + i * ow + j0).storeBytes(of: best, as: F.self)
+                    UnsafeMutableRawPointer(arg + i * ow + j0).storeBytes(of: idx, as: I.self)
+                    if j0 + 8 >= ow { break }
+                    j += 8
+                }
+                continue
+            }
             for j in 0..<ow {
-                // Branch-free selects: on real activations these compares are unpredictable.
                 var best = r0[2 * j]
                 var idx = base + Int32(2 * j)
                 let b = r0[2 * j + 1]
@@ -132,11 +162,14 @@ public final class MaxPool2d: Layer {
             inputGrad.withUnsafeMutableBufferPointer { dxp in
                 dxp.update(repeating: 0)
                 argmax.withUnsafeBufferPointer { ap in
-                    for plane in 0..<planes {
-                        let dst = dxp.baseAddress! + plane * inPlane
-                        let src = gp.baseAddress! + plane * outPlane
-                        let arg = ap.baseAddress! + plane * outPlane
-                        for i in 0..<outPlane { dst[Int(arg[i])] += src[i] }
+                    let (dBase, gBase, aBase) = (dxp.baseAddress!, gp.baseAddress!, ap.baseAddress!)
+                    ComputeThreads.forEachRange(planes) { _, range in
+                        for plane in range {
+                            let dst = dBase + plane * inPlane
+                            let src = gBase + plane * outPlane
+                            let arg = aBase + plane * outPlane
+                            for i in 0..<outPlane { dst[Int(arg[i])] += src[i] }
+                        }
                     }
                 }
             }

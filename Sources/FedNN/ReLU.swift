@@ -8,13 +8,23 @@ public final class ReLU: Layer {
 
     public init() {}
 
+    /// Elements per unit of parallel work; small tensors stay on one thread.
+    static let block = 1 << 15
+
+    private func parallelBlocks(_ count: Int) -> Int { (count + Self.block - 1) / Self.block }
+
     public func outputShape(for input: Shape) throws -> Shape { input }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         output.prepareForOverwrite(shape: x.shape)
         x.withUnsafeBufferPointer { xp in
             output.withUnsafeMutableBufferPointer { yp in
-                VectorKernels.relu(xp.baseAddress!, yp.baseAddress!, xp.count)
+                let (src, dst) = (xp.baseAddress!, yp.baseAddress!)
+                ComputeThreads.forEachRange(parallelBlocks(xp.count)) { _, r in
+                    let lo = r.lowerBound * Self.block
+                    let hi = min(xp.count, r.upperBound * Self.block)
+                    VectorKernels.relu(src + lo, dst + lo, hi - lo)
+                }
             }
         }
         cachedOutput = training ? output : nil
@@ -29,8 +39,12 @@ public final class ReLU: Layer {
         y.withUnsafeBufferPointer { yp in
             dy.withUnsafeBufferPointer { gp in
                 inputGrad.withUnsafeMutableBufferPointer { dxp in
-                    VectorKernels.reluBackward(
-                        output: yp.baseAddress!, gradient: gp.baseAddress!, result: dxp.baseAddress!, yp.count)
+                    let (out, g, dx) = (yp.baseAddress!, gp.baseAddress!, dxp.baseAddress!)
+                    ComputeThreads.forEachRange(parallelBlocks(yp.count)) { _, r in
+                        let lo = r.lowerBound * Self.block
+                        let hi = min(yp.count, r.upperBound * Self.block)
+                        VectorKernels.reluBackward(output: out + lo, gradient: g + lo, result: dx + lo, hi - lo)
+                    }
                 }
             }
         }

@@ -38,11 +38,51 @@ public enum BLAS {
 
     /// Number of threads BLAS uses for one call. Set it explicitly: the simulator wants 1 per
     /// worker, centralized training may use every core.
-    /// Also sets `ComputeThreads.count`, the budget of the engine's own parallel loops.
+    /// The engine parallelises itself (`ComputeThreads`, and `sgemmParallel` for large
+    /// products), so the BLAS library always runs single-threaded: its own pool threads would
+    /// otherwise spin beside the engine's workers and fight them for the cores.
     public static func setThreads(_ n: Int) {
         precondition(n >= 1, "thread count must be at least 1")
         ComputeThreads.set(n)
-        setLibraryThreads(n)
+        setLibraryThreads(1)
+    }
+
+    /// `sgemm` split over `ComputeThreads.count` workers along the larger of `m` and `n` when the
+    /// product is large enough to be worth it; each worker computes a disjoint block of `C`, so
+    /// the result is the same as a single call.
+    public static func sgemmParallel(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let threads = ComputeThreads.count
+        if threads == 1 || m * n * k < 1 << 20 {
+            return sgemm(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
+        if n >= m {
+            // Column blocks of C (multiples of 16 keep the GEMM micro-kernel panels whole).
+            let blocks = (n + 15) / 16
+            ComputeThreads.forEachRange(min(blocks, threads)) { _, r in
+                for part in r {
+                    let range = ComputeThreads.splitRange(blocks, parts: min(blocks, threads), index: part)
+                    let c0 = range.lowerBound * 16
+                    let c1 = min(n, range.upperBound * 16)
+                    guard c1 > c0 else { continue }
+                    let bPart = transB == .none ? b + c0 : b + c0 * ldb
+                    sgemm(transA, transB, m: m, n: c1 - c0, k: k, alpha: alpha, a: a, lda: lda, b: bPart, ldb: ldb, beta: beta, c: c + c0, ldc: ldc)
+                }
+            }
+        } else {
+            ComputeThreads.forEachRange(min(m, threads)) { _, r in
+                for part in r {
+                    let range = ComputeThreads.splitRange(m, parts: min(m, threads), index: part)
+                    guard !range.isEmpty else { continue }
+                    let r0 = range.lowerBound
+                    let aPart = transA == .none ? a + r0 * lda : a + r0
+                    sgemm(transA, transB, m: range.count, n: n, k: k, alpha: alpha, a: aPart, lda: lda, b: b, ldb: ldb, beta: beta, c: c + r0 * ldc, ldc: ldc)
+                }
+            }
+        }
     }
 
     static func setLibraryThreads(_ n: Int) {

@@ -13,17 +13,14 @@ public enum ComputeThreads {
     static func set(_ n: Int) { storage.store(max(1, n), ordering: .relaxed) }
 
     /// Runs `body(worker, range)` over `0..<total` split into contiguous ranges, one per worker,
-    /// on up to `count` threads. BLAS runs single-threaded inside, so the workers do not
-    /// oversubscribe the cores; it is restored afterwards. Work is split by index, never by
-    /// timing, so results depend only on the thread count.
+    /// on up to `count` threads (BLAS itself is single-threaded, see `BLAS.setThreads`). Work is
+    /// split by index, never by timing, so results depend only on the thread count.
     public static func forEachRange(_ total: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
         let workers = min(count, total)
         if workers <= 1 {
             if total > 0 { body(0, 0..<total) }
             return
         }
-        BLAS.setLibraryThreads(1)
-        defer { BLAS.setLibraryThreads(count) }
         // Workers touch disjoint ranges; the caller's closure only needs to outlive this call.
         withoutActuallyEscaping(body) { escapable in
             nonisolated(unsafe) let work = escapable
