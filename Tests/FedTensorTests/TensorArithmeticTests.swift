@@ -1,0 +1,62 @@
+import Testing
+
+@testable import FedTensor
+
+@Suite struct TensorArithmeticTests {
+    let a = Tensor(shape: [2, 3], scalars: [1, -2, 3, 4, 5, -6])
+    let b = Tensor(shape: [2, 3], scalars: [0.5, 2, -1, 0, 1, 2])
+
+    @Test func elementwiseOperators() {
+        #expect((a + b).scalars == [1.5, 0, 2, 4, 6, -4])
+        #expect((a - b).scalars == [0.5, -4, 4, 4, 4, -8])
+        #expect((a * b).scalars == [0.5, -4, -3, 0, 5, -12])
+        #expect((2 * a).scalars == [2, -4, 6, 8, 10, -12])
+        #expect((-a).scalars == [-1, 2, -3, -4, -5, 6])
+        var c = a
+        c.addScaled(b, alpha: -2)
+        #expect(c.scalars == [0, -6, 5, 4, 3, -10])
+        #expect(a.scalars == [1, -2, 3, 4, 5, -6])
+    }
+
+    @Test func reductions() {
+        #expect(a.sum() == 5)
+        #expect(abs(a.mean() - 5.0 / 6) < 1e-7)
+        #expect(a.max() == 5)
+        #expect(a.min() == -6)
+        #expect(a.dot(b) == -13.5)
+        #expect(Tensor(shape: [2], scalars: [3, 4]).l2Norm() == 5)
+        #expect(a.argmaxRows() == [2, 2])
+        #expect(Tensor(shape: [1, 3], scalars: [7, 7, 1]).argmaxRows() == [0])
+        #expect(Tensor(shape: [0]).max() == nil)
+        #expect(Tensor(shape: [3], scalars: [1, .nan, 2]).max()!.isNaN)
+    }
+
+    @Test func finitenessAndApproximateEquality() {
+        #expect(a.isFinite)
+        #expect(!Tensor(shape: [2], scalars: [1, .infinity]).isFinite)
+        #expect(!Tensor(shape: [2], scalars: [.nan, 1]).isFinite)
+        #expect(a.isApproximatelyEqual(to: a + Tensor(shape: [2, 3], repeating: 1e-7)))
+        #expect(!a.isApproximatelyEqual(to: a + Tensor(shape: [2, 3], repeating: 1e-3)))
+        #expect(!a.isApproximatelyEqual(to: a.reshaped([3, 2])))
+    }
+
+    @Test func seededRandomTensorsAreReproducibleAndHaveTheRightMoments() {
+        var r1 = SeededRNG(seed: 42, stream: "t")
+        var r2 = SeededRNG(seed: 42, stream: "t")
+        let x = Tensor.normal([20_000], mean: 1, std: 2, rng: &r1)
+        #expect(x == Tensor.normal([20_000], mean: 1, std: 2, rng: &r2))
+        #expect(abs(x.mean() - 1) < 0.05)
+        let centered = x - Tensor(shape: [20_000], repeating: x.mean())
+        #expect(abs(centered.l2Norm() / Float(20_000).squareRoot() - 2) < 0.05)
+        var r3 = SeededRNG(seed: 42, stream: "u")
+        let u = Tensor.uniform([20_000], low: -1, high: 3, rng: &r3)
+        #expect(u.min()! >= -1 && u.max()! < 3)
+        #expect(abs(u.mean() - 1) < 0.03)
+    }
+
+    @Test func streamsWithDifferentNamesDiffer() {
+        var a = SeededRNG(seed: 0, stream: "init/conv1.weight")
+        var b = SeededRNG(seed: 0, stream: "init/conv1.bias")
+        #expect((0..<4).map { _ in a.next() } != (0..<4).map { _ in b.next() })
+    }
+}
