@@ -25,7 +25,7 @@ import Testing
         #expect(a.min() == -6)
         #expect(a.dot(b) == -13.5)
         #expect(Tensor(shape: [2], scalars: [3, 4]).l2Norm() == 5)
-        #expect(a.argmaxRows() == [2, 2])
+        #expect(a.argmaxRows() == [2, 1])
         #expect(Tensor(shape: [1, 3], scalars: [7, 7, 1]).argmaxRows() == [0])
         #expect(Tensor(shape: [0]).max() == nil)
         #expect(Tensor(shape: [3], scalars: [1, .nan, 2]).max()!.isNaN)
