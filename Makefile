@@ -14,7 +14,7 @@ build: deps
 
 demo: build
 	@mkdir -p $(RUNS)
-	$(BIN) train --model cnn --dataset fmnist --epochs 3 --batch-size 32 --lr 0.01 --momentum 0.9 \
+	$(BIN) train --model cnn --dataset fmnist --epochs 3 --batch-size 32 --lr 0.05 --momentum 0.9 --schedule cosine \
 	    --threads 2 --seed 0 --save $(RUNS)/cnn-fmnist.safetensors
 	$(BIN) eval --model cnn --weights $(RUNS)/cnn-fmnist.safetensors --threads 2
 

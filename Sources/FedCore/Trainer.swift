@@ -22,13 +22,20 @@ public struct PassStatistics: Sendable {
 public final class Trainer {
     public let model: Model
     public let optimizer: any Optimizer
+    /// Applied before every step from the optimizer's rate at construction.
+    public var schedule: LearningRateSchedule
+    public let baseLearningRate: Float
+    /// Optimisation steps taken so far.
+    public private(set) var stepCount = 0
     private let loss = SoftmaxCrossEntropy()
     private var images = Tensor(shape: [0])
     private var labels: [Int32] = []
 
-    public init(model: Model, optimizer: any Optimizer) {
+    public init(model: Model, optimizer: any Optimizer, schedule: LearningRateSchedule = .constant) {
         self.model = model
         self.optimizer = optimizer
+        self.schedule = schedule
+        self.baseLearningRate = optimizer.learningRate
     }
 
     /// One optimisation step on a batch; returns the batch's mean loss.
@@ -38,7 +45,9 @@ public final class Trainer {
         let logits = model.forward(images, training: true)
         let value = try loss.evaluate(logits: logits, labels: labels)
         model.backward(loss.gradient)
+        optimizer.learningRate = schedule.rate(base: baseLearningRate, step: stepCount)
         optimizer.step(model.parameters)
+        stepCount += 1
         return value
     }
 

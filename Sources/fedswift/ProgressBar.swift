@@ -29,7 +29,7 @@ struct ProgressBar {
     }
 
     func finish(_ line: String) {
-        writeError((isTerminal ? "\r" : "") + "\(title) \(line)\u{1B}[K\n")
+        writeError(isTerminal ? "\r\(title) \(line)\u{1B}[K\n" : "\(title) \(line)\n")
     }
 }
 

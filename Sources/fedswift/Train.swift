@@ -18,6 +18,8 @@ extension FedSwiftCommand {
         @Option(help: "Weight decay.") var weightDecay: Float = 0
         @Flag(help: "Nesterov momentum.") var nesterov = false
         @Option(help: "Optimizer: sgd, adam, adamw.") var optimizer = "sgd"
+        @Option(help: "Learning-rate schedule: constant, or cosine (annealed to 0 over all epochs, per batch).")
+        var schedule = "constant"
         @Option(help: "Root seed for initialisation and shuffling.") var seed: UInt64 = 0
         @Option(help: "Save the trained model as safetensors to this path.") var save: String?
 
@@ -29,6 +31,9 @@ extension FedSwiftCommand {
             guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
             guard ["sgd", "adam", "adamw"].contains(optimizer) else {
                 throw ValidationError("unknown optimizer '\(optimizer)'; choose sgd, adam or adamw")
+            }
+            guard ["constant", "cosine"].contains(schedule) else {
+                throw ValidationError("unknown schedule '\(schedule)'; choose constant or cosine")
             }
             guard !nesterov || (optimizer == "sgd" && momentum > 0) else {
                 throw ValidationError("--nesterov needs --optimizer sgd and --momentum > 0")
@@ -48,8 +53,10 @@ extension FedSwiftCommand {
             print(
                 "model \(common.model) (\(model.parameterCount) parameters), \(data.train.count) train / "
                     + "\(data.test.count) test images, batch \(batchSize), \(common.threads) thread(s)")
-            let trainer = Trainer(model: model, optimizer: opt)
             var loader = BatchLoader(dataset: data.train, batchSize: batchSize, shuffle: true, seed: seed)
+            let lrSchedule: LearningRateSchedule =
+                schedule == "cosine" ? .cosine(totalSteps: epochs * loader.batchesPerEpoch) : .constant
+            let trainer = Trainer(model: model, optimizer: opt, schedule: lrSchedule)
             for epoch in 1...epochs {
                 var bar = ProgressBar(title: "epoch \(epoch)/\(epochs)", total: loader.batchesPerEpoch)
                 let stats = try trainer.trainEpoch(&loader) { done, _, loss, rate in
