@@ -52,3 +52,25 @@ import Testing
         #expect(test.loss < 0.6)
     }
 }
+
+@Suite struct TrainerScheduleTests {
+    @Test func trainerAppliesTheScheduleBeforeEachStep() throws {
+        let data = SyntheticDataset.make(count: 64, classes: 2, channels: 1, height: 2, width: 2, seed: 1)
+        let model = try Model(Sequential([Flatten(), Linear(4, 2)] as [any Layer]), inputShape: [1, 2, 2], seed: 0)
+        let sgd = SGD(learningRate: 0.4)
+        let trainer = Trainer(model: model, optimizer: sgd, schedule: .cosine(totalSteps: 4))
+        var loader = BatchLoader(dataset: data, batchSize: 16, shuffle: false, seed: 0)
+        var rates: [Float] = []
+        var images = Tensor(shape: [0])
+        var labels: [Int32] = []
+        while loader.next(images: &images, labels: &labels) > 0 {
+            try trainer.step(images: images, labels: labels)
+            rates.append(sgd.learningRate)
+        }
+        #expect(trainer.stepCount == 4)
+        #expect(rates.count == 4)
+        #expect(rates[0] == 0.4)
+        #expect(abs(rates[2] - 0.2) < 1e-7)
+        #expect(rates[3] < rates[2] && rates[3] > 0)
+    }
+}
