@@ -3,31 +3,23 @@ import FedTensor
 /// Max pooling over NCHW input, as `torch.nn.MaxPool2d(kernel, stride, padding)` with
 /// `ceil_mode=False`. On ties the first maximum in scan order wins, as in PyTorch.
 public final class MaxPool2d: Layer {
-    public let kernelSize, stride, padding: Int
+    private let window: PoolingWindow
+    public var kernelSize: Int { window.kernelSize }
+    public var stride: Int { window.stride }
+    public var padding: Int { window.padding }
     private var argmax: [Int32] = []
     private var inputShape: Shape?
     private var output = Tensor(shape: [0])
     private var inputGrad = Tensor(shape: [0])
 
     public init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
-        precondition(kernelSize > 0 && (stride ?? 1) > 0 && padding >= 0 && 2 * padding <= kernelSize)
-        self.kernelSize = kernelSize
-        self.stride = stride ?? kernelSize
-        self.padding = padding
+        window = PoolingWindow(kernelSize, stride: stride, padding: padding)
     }
 
-    private func geometry(_ s: Shape) -> ConvGeometry {
-        ConvGeometry(
-            channels: 1, height: s[2], width: s[3], kernelH: kernelSize, kernelW: kernelSize, strideH: stride,
-            strideW: stride, padH: padding, padW: padding)
-    }
+    private func geometry(_ s: Shape) -> ConvGeometry { window.geometry(s) }
 
     public func outputShape(for input: Shape) throws -> Shape {
-        guard input.rank == 4, geometry(input).isValid else {
-            throw ModelError(.shapeMismatch, "MaxPool2d(\(kernelSize)) expects [N, C, H, W] with H, W ≥ \(kernelSize), got \(input)")
-        }
-        let g = geometry(input)
-        return [input[0], input[1], g.outHeight, g.outWidth]
+        try window.outputShape(for: input, layer: "MaxPool2d")
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {

@@ -81,3 +81,70 @@ struct SegmentNormalization {
         }
     }
 }
+
+/// Buffers and affine parameters of a layer normalised with `SegmentNormalization`, and the
+/// forward/backward plumbing GroupNorm and LayerNorm share.
+struct SegmentNormalizationRunner {
+    var gamma: UnsafeMutablePointer<Float>?
+    var beta: UnsafeMutablePointer<Float>?
+    var gammaGrad: UnsafeMutablePointer<Float>?
+    var betaGrad: UnsafeMutablePointer<Float>?
+    private var normalized = Tensor(shape: [0])
+    private var invStd: [Float] = []
+    private var trainedShape: Shape?
+    private var output = Tensor(shape: [0])
+    private var inputGrad = Tensor(shape: [0])
+
+    mutating func bind(_ parameters: ParameterBinding) {
+        gamma = parameters.values[0]
+        beta = parameters.values[1]
+        gammaGrad = parameters.gradients[0]
+        betaGrad = parameters.gradients[1]
+    }
+
+    mutating func forward(_ x: Tensor, kernel k: SegmentNormalization, training: Bool) -> Tensor {
+        output.prepareForOverwrite(shape: x.shape)
+        normalized.prepareForOverwrite(shape: x.shape)
+        if invStd.count != k.segments { invStd = [Float](repeating: 0, count: k.segments) }
+        let (g, b) = (gamma, beta)
+        x.withUnsafeBufferPointer { xp in
+            normalized.withUnsafeMutableBufferPointer { np in
+                output.withUnsafeMutableBufferPointer { yp in
+                    invStd.withUnsafeMutableBufferPointer { ip in
+                        k.forward(
+                            xp.baseAddress!, normalized: np.baseAddress!, output: yp.baseAddress!,
+                            invStd: ip.baseAddress!, gamma: g, beta: b)
+                    }
+                }
+            }
+        }
+        trainedShape = training ? x.shape : nil
+        return output
+    }
+
+    /// The shape of the last training forward, consumed by `backward`.
+    mutating func takeTrainedShape(_ layer: String) -> Shape {
+        guard let s = trainedShape else { preconditionFailure("\(layer).backward without a training forward") }
+        trainedShape = nil
+        return s
+    }
+
+    mutating func backward(
+        _ dy: Tensor, inputShape: Shape, kernel k: SegmentNormalization, frozen: Bool, needsInputGradient: Bool
+    ) -> Tensor {
+        if needsInputGradient { inputGrad.prepareForOverwrite(shape: inputShape) }
+        let dx: UnsafeMutablePointer<Float>? =
+            needsInputGradient ? inputGrad.withUnsafeMutableBufferPointer { $0.baseAddress! } : nil
+        let (g, gg, bg) = (gamma, frozen ? nil : gammaGrad, frozen ? nil : betaGrad)
+        dy.withUnsafeBufferPointer { gp in
+            normalized.withUnsafeBufferPointer { np in
+                invStd.withUnsafeBufferPointer { ip in
+                    k.backward(
+                        gp.baseAddress!, normalized: np.baseAddress!, invStd: ip.baseAddress!, gamma: g,
+                        gammaGrad: gg, betaGrad: bg, inputGrad: dx)
+                }
+            }
+        }
+        return needsInputGradient ? inputGrad : noGradient
+    }
+}
