@@ -1,0 +1,62 @@
+/// Weighted sums of client vectors in `Double`, in update order, into one reusable scratch buffer.
+///
+/// Each vector is read exactly once; the scratch buffer is kept between rounds so aggregation
+/// allocates nothing once the model size is known.
+final class DeltaAccumulator {
+    private var storage: UnsafeMutableBufferPointer<Double> = .init(start: nil, count: 0)
+
+    init() {}
+
+    deinit { storage.deallocate() }
+
+    /// Sets the scratch to Σ_k weights[k] · updates[k][keyPath: vector] over the first `count` elements
+    /// and returns it (valid until the next call).
+    /// - Throws: ``StrategyError/Code/nonFiniteValue`` naming the first client whose vector holds NaN or an infinity.
+    func weightedSum(
+        _ updates: [ClientUpdate], _ vector: KeyPath<ClientUpdate, [Float]>, weights: [Double], count: Int,
+        what: String
+    ) throws -> UnsafeBufferPointer<Double> {
+        precondition(weights.count == updates.count, "one weight per update")
+        if storage.count < count {
+            storage.deallocate()
+            storage = .allocate(capacity: count)
+        }
+        guard count > 0 else { return UnsafeBufferPointer(start: storage.baseAddress, count: 0) }
+        let sum = storage.baseAddress!
+        for (k, update) in updates.enumerated() {
+            let w = weights[k]
+            update[keyPath: vector].withUnsafeBufferPointer { source in
+                let d = source.baseAddress!
+                if k == 0 {
+                    for j in 0..<count { sum[j] = w * Double(d[j]) }
+                } else {
+                    for j in 0..<count { sum[j] += w * Double(d[j]) }
+                }
+            }
+        }
+        // Weights are positive and finite and Float inputs cannot overflow a Double sum, so the sum is
+        // finite exactly when every input is; only then is it worth finding the culprit.
+        guard Self.allFinite(sum, count: count) else {
+            throw ClientUpdate.nonFiniteError(updates, vector, what: what)
+        }
+        return UnsafeBufferPointer(start: sum, count: count)
+    }
+
+    /// True if no element is NaN or infinite: x − x is 0 for finite x and NaN otherwise.
+    private static func allFinite(_ values: UnsafeMutablePointer<Double>, count: Int) -> Bool {
+        var probe = SIMD4<Double>.zero
+        let raw = UnsafeRawPointer(values)
+        var j = 0
+        while j + 4 <= count {
+            let v = raw.loadUnaligned(fromByteOffset: j * MemoryLayout<Double>.stride, as: SIMD4<Double>.self)
+            probe += v - v
+            j += 4
+        }
+        var tail = 0.0
+        while j < count {
+            tail += values[j] - values[j]
+            j += 1
+        }
+        return probe.sum() + tail == 0
+    }
+}

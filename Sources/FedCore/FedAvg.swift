@@ -1,0 +1,32 @@
+/// Federated averaging (McMahan et al. 2017, "Communication-Efficient Learning of Deep Networks from
+/// Decentralized Data"): the sample-weighted mean of the client deltas, scaled by a server learning rate.
+///
+///     x ← x + η Σ_i p_i Δ_i,   p_i = n_i / Σ_j n_j
+///
+/// With η = 1 (the default) this is the paper's algorithm: the new model is the weighted mean of the
+/// clients' models. The strategy is stateless.
+public final class FedAvg: Strategy {
+    public let name = "fedavg"
+    /// η, the step taken along the averaged delta.
+    public let serverLearningRate: Double
+    /// FedAvg keeps no server state.
+    public var state: [String: [Float]] { [:] }
+    private let accumulator = DeltaAccumulator()
+
+    /// FedAvg with server learning rate η (positive and finite).
+    public init(serverLearningRate: Double = 1) {
+        precondition(serverLearningRate.isFinite && serverLearningRate > 0, "server learning rate must be positive")
+        self.serverLearningRate = serverLearningRate
+    }
+
+    public func aggregate(
+        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: ServerContext
+    ) throws {
+        let count = global.count
+        try ClientUpdate.validate(updates, parameterCount: count)
+        let mean = try accumulator.weightedSum(
+            updates, \.delta, weights: ClientUpdate.sampleWeights(updates), count: count, what: "delta")
+        let eta = serverLearningRate
+        for j in 0..<count { global[j] = Float(Double(global[j]) + eta * mean[j]) }
+    }
+}

@@ -1,0 +1,58 @@
+/// SCAFFOLD (Karimireddy et al. 2020, "SCAFFOLD: Stochastic Controlled Averaging for Federated
+/// Learning"), server side of Algorithm 1 with the option II control update on the clients
+/// (``ScaffoldClientRule``):
+///
+///     x ← x + η_g · (1/|S|) Σ_{i∈S} Δ_i
+///     c ← c + (|S|/N) · (1/|S|) Σ_{i∈S} Δc_i  =  c + (1/N) Σ_{i∈S} Δc_i
+///
+/// Both means are unweighted, as in the paper (sample counts are ignored). N is
+/// `context.totalClients`. Every update must carry a `controlDelta`. State: "control" (c, zero
+/// before the first round); clients read it through ``control``.
+public final class Scaffold: Strategy {
+    public let name = "scaffold"
+    /// η_g, the global step size.
+    public let serverLearningRate: Double
+    /// The server control variate c; empty (meaning zero) before the first round.
+    public private(set) var control: [Float] = []
+    public var state: [String: [Float]] { control.isEmpty ? [:] : ["control": control] }
+    private let deltas = DeltaAccumulator()
+    private let controls = DeltaAccumulator()
+
+    /// SCAFFOLD with global step size η_g > 0.
+    public init(serverLearningRate: Double = 1) {
+        precondition(serverLearningRate.isFinite && serverLearningRate > 0, "server learning rate must be positive")
+        self.serverLearningRate = serverLearningRate
+    }
+
+    public func aggregate(
+        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: ServerContext
+    ) throws {
+        let count = global.count
+        guard control.isEmpty || control.count == count else {
+            throw StrategyError(
+                .stateMismatch, "scaffold: control has \(control.count) elements, the model has \(count)")
+        }
+        try ClientUpdate.validate(updates, parameterCount: count, requireControlDelta: true)
+        guard context.totalClients >= updates.count else {
+            throw StrategyError(
+                .invalidContext,
+                "scaffold: \(updates.count) updates but only \(context.totalClients) clients in the federation")
+        }
+        let sampled = Double(updates.count)
+        let meanDelta = try deltas.weightedSum(
+            updates, \.delta, weights: Array(repeating: 1 / sampled, count: updates.count), count: count,
+            what: "delta")
+        // (|S|/N) · mean_i Δc_i = Σ_i Δc_i / N
+        let controlStep = try controls.weightedSum(
+            updates, \.controlDelta!, weights: Array(repeating: 1 / Double(context.totalClients), count: updates.count),
+            count: count, what: "control delta")
+        if control.isEmpty { control = [Float](repeating: 0, count: count) }
+        let eta = serverLearningRate
+        control.withUnsafeMutableBufferPointer { c in
+            for j in 0..<count {
+                global[j] = Float(Double(global[j]) + eta * meanDelta[j])
+                c[j] = Float(Double(c[j]) + controlStep[j])
+            }
+        }
+    }
+}
