@@ -19,10 +19,12 @@ let package = Package(
         .library(name: "FedNN", targets: ["FedNN"]),
         .library(name: "FedData", targets: ["FedData"]),
         .library(name: "FedCore", targets: ["FedCore"]),
+        .library(name: "FedSim", targets: ["FedSim"]),
         .executable(name: "fedswift", targets: ["fedswift"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -42,10 +44,15 @@ let package = Package(
         .target(name: "FedNN", dependencies: ["FedTensor"], swiftSettings: swiftSettings),
         .target(name: "FedData", dependencies: ["FedTensor", "CZlib"], swiftSettings: swiftSettings),
         .target(name: "FedCore", dependencies: ["FedTensor", "FedNN", "FedData"], swiftSettings: swiftSettings),
+        .target(
+            name: "FedSim",
+            dependencies: ["FedTensor", "FedNN", "FedData", "FedCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "fedswift",
             dependencies: [
-                "FedTensor", "FedNN", "FedData", "FedCore",
+                "FedTensor", "FedNN", "FedData", "FedCore", "FedSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -58,6 +65,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FedDataTests", dependencies: ["FedData", "FedTensor"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FedSimTests", dependencies: ["FedSim", "FedCore", "FedNN", "FedData", "FedTensor"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "FedCoreTests", dependencies: ["FedCore", "FedNN", "FedData", "FedTensor"], swiftSettings: swiftSettings),
     ]

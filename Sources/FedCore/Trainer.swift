@@ -27,6 +27,9 @@ public final class Trainer {
     public let baseLearningRate: Float
     /// Optimisation steps taken so far.
     public private(set) var stepCount = 0
+    /// Called after backward and before the optimizer step, e.g. to add FedProx's proximal
+    /// term or SCAFFOLD's control-variate correction to the gradients.
+    public var gradientHook: ((ParameterSet) -> Void)?
     private let loss = SoftmaxCrossEntropy()
     private var images = Tensor(shape: [0])
     private var labels: [Int32] = []
@@ -45,11 +48,15 @@ public final class Trainer {
         let logits = model.forward(images, training: true)
         let value = try loss.evaluate(logits: logits, labels: labels)
         model.backward(loss.gradient)
+        gradientHook?(model.parameters)
         optimizer.learningRate = schedule.rate(base: baseLearningRate, step: stepCount)
         optimizer.step(model.parameters)
         stepCount += 1
         return value
     }
+
+    /// Starts counting steps (and the schedule) from zero again.
+    public func resetStepCount() { stepCount = 0 }
 
     /// Number of rows of the last step's batch that were classified correctly.
     public var lastCorrect: Int { loss.correct }

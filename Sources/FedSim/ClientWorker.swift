@@ -1,0 +1,83 @@
+import FedCore
+import FedData
+import FedNN
+import FedTensor
+
+/// What one client's local training produced, before the server sees it.
+struct ClientResult: Sendable {
+    var clientID: Int
+    var payload: [UInt8]
+    var sampleCount: Int
+    var samplesProcessed: Int
+    var steps: Int
+    var trainLoss: Double
+    var controlDelta: [Float]?
+    var newClientControl: [Float]?
+}
+
+/// One worker thread's reusable state: a model replica, its optimizer and trainer, batch buffers.
+/// A worker trains many clients in turn, so memory grows with workers, not clients. Each client
+/// starts from the global weights with a fresh optimizer and its own random stream, so the
+/// result does not depend on which worker runs it.
+final class ClientWorker: @unchecked Sendable {
+    let model: Model
+    let optimizer: SGD
+    let trainer: Trainer
+    private var images = Tensor(shape: [0])
+    private var labels: [Int32] = []
+    private var order: [Int] = []
+    private var delta: [Float]
+
+    init(config: ExperimentConfig) throws {
+        model = try ModelZoo.make(config.model, seed: config.seed)
+        optimizer = SGD(
+            learningRate: Float(config.local.learningRate), momentum: Float(config.local.momentum),
+            weightDecay: Float(config.local.weightDecay))
+        trainer = Trainer(model: model, optimizer: optimizer)
+        delta = [Float](repeating: 0, count: model.parameterCount)
+    }
+
+    /// Trains `client` on `indices` of `data` for one round starting from `global`.
+    func train(
+        client: Int, indices: [Int], data: LabeledDataset, global: UnsafeBufferPointer<Float>, config: ExperimentConfig,
+        round: Int, rule: any ClientRule
+    ) throws -> ClientResult {
+        let params = model.parameters
+        params.values.baseAddress!.update(from: global.baseAddress!, count: global.count)
+        optimizer.reset()
+        rule.beginRound(global: global)
+        trainer.gradientHook = { p in rule.adjustGradients(p.gradients, parameters: UnsafeBufferPointer(p.values)) }
+        var rng = SeededRNG(seed: config.seed, stream: "client/\(client)/round/\(round)")
+        let bs = config.local.batchSize
+        let stepsPerEpoch = (indices.count + bs - 1) / bs
+        let totalSteps = config.local.steps ?? config.local.epochs * stepsPerEpoch
+        var steps = 0
+        var processed = 0
+        var lossSum: Double = 0
+        order = indices
+        while steps < totalSteps {
+            rng.shuffle(&order)
+            var start = 0
+            while start < order.count && steps < totalSteps {
+                let n = min(bs, order.count - start)
+                data.copyBatch(indices: order[start..<(start + n)], images: &images, labels: &labels)
+                lossSum += Double(try trainer.step(images: images, labels: labels)) * Double(n)
+                processed += n
+                steps += 1
+                start += n
+            }
+        }
+        trainer.gradientHook = nil
+        let values = UnsafeBufferPointer(params.values)
+        let controlDelta = rule.endRound(parameters: values, steps: steps, learningRate: optimizer.learningRate)
+        delta.withUnsafeMutableBufferPointer { d in
+            for i in 0..<d.count { d[i] = values[i] - global[i] }
+        }
+        var payload: [UInt8] = []
+        delta.withUnsafeBufferPointer { DensePayload.encode($0, into: &payload) }
+        return ClientResult(
+            clientID: client, payload: payload, sampleCount: indices.count, samplesProcessed: processed, steps: steps,
+            trainLoss: processed > 0 ? lossSum / Double(processed) : 0, controlDelta: controlDelta,
+            newClientControl: (rule as? ScaffoldClientRule)?.clientControl)
+    }
+}

@@ -1,0 +1,52 @@
+/// One row of `metrics.jsonl` / `metrics.csv`.
+public struct RoundMetrics: Sendable, Equatable {
+    public var round: Int
+    /// Cumulative virtual seconds since the run began.
+    public var virtualTime: Double
+    /// Cumulative wall-clock seconds since the run began (not reproducible; excluded from equality).
+    public var wallTime: Double
+    public var bytesUp: Int
+    public var bytesDown: Int
+    public var trainLoss: Double?
+    public var testLoss: Double?
+    public var testAccuracy: Double?
+    public var selected: Int
+    public var completed: Int
+    public var dropped: Int
+    /// Why the round was skipped, if it was.
+    public var skipped: String?
+
+    public static let columns = [
+        "round", "virtual_time_s", "wall_time_s", "bytes_up", "bytes_down", "train_loss", "test_loss", "test_accuracy",
+        "selected", "completed", "dropped", "skipped",
+    ]
+
+    public static func == (a: RoundMetrics, b: RoundMetrics) -> Bool {
+        a.round == b.round && a.virtualTime == b.virtualTime && a.bytesUp == b.bytesUp && a.bytesDown == b.bytesDown
+            && a.trainLoss == b.trainLoss && a.testLoss == b.testLoss && a.testAccuracy == b.testAccuracy
+            && a.selected == b.selected && a.completed == b.completed && a.dropped == b.dropped && a.skipped == b.skipped
+    }
+
+    private func fields(json: Bool) -> [String] {
+        func num(_ x: Double?) -> String { x.map { "\($0)" } ?? (json ? "null" : "") }
+        func str(_ s: String?) -> String {
+            guard let s else { return json ? "null" : "" }
+            let escaped = s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            return json ? "\"\(escaped)\"" : "\"\(s.replacingOccurrences(of: "\"", with: "\"\""))\""
+        }
+        return [
+            "\(round)", num(virtualTime), num(wallTime), "\(bytesUp)", "\(bytesDown)", num(trainLoss), num(testLoss),
+            num(testAccuracy), "\(selected)", "\(completed)", "\(dropped)", str(skipped),
+        ]
+    }
+
+    /// One JSON object.
+    public var jsonLine: String {
+        "{" + zip(Self.columns, fields(json: true)).map { "\"\($0)\": \($1)" }.joined(separator: ", ") + "}"
+    }
+
+    /// One CSV row in `columns` order.
+    public var csvLine: String { fields(json: false).joined(separator: ",") }
+}
+
+import Foundation

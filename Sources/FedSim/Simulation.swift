@@ -1,0 +1,214 @@
+import Dispatch
+import FedCore
+import FedData
+import FedNN
+import FedTensor
+import Foundation
+import Synchronization
+
+/// A federated experiment run on virtual clients: partitioned data, heterogeneous devices on a
+/// virtual clock, client training spread over worker threads, a server strategy.
+///
+/// ```swift
+/// let config = try ExperimentConfig.load(path: "experiments/fmnist-fedavg-flower.yaml")
+/// let sim = try Simulation(config: config, data: try FashionMNIST.load())
+/// let metrics = try sim.run { row in print(row.round, row.testAccuracy ?? 0) }
+/// ```
+public final class Simulation {
+    public let config: ExperimentConfig
+    public let partition: Partition
+    public let devices: [ClientDevice]
+    /// The global model; its parameters are the server's weights.
+    public let model: Model
+    public let strategy: any Strategy
+    private let train: LabeledDataset
+    private let test: LabeledDataset
+    private let workers: [ClientWorker]
+    /// SCAFFOLD's per-client control variates, kept only for clients that have trained.
+    private var clientControls: [Int: [Float]] = [:]
+    private var globalPayload: [UInt8] = []
+
+    public init(config: ExperimentConfig, data: (train: LabeledDataset, test: LabeledDataset)) throws {
+        self.config = config
+        train = data.train
+        test = config.evaluation.samples.map { data.test.subset(indices: Array(0..<min($0, data.test.count))) } ?? data.test
+        let scheme: PartitionScheme
+        switch config.partition.scheme {
+        case "dirichlet": scheme = .dirichlet(alpha: config.partition.alpha, minSize: config.partition.minSize)
+        case "shards": scheme = .shards(perClient: config.partition.shardsPerClient)
+        case "quantity": scheme = .quantitySkew(sigma: config.partition.sigma)
+        default: scheme = .iid
+        }
+        partition = try Partitioner.split(
+            labels: train.labels, classes: train.classCount, clients: config.partition.clients, scheme: scheme,
+            seed: config.seed)
+        devices = try DeviceProfiles.make(clients: config.partition.clients, devices: config.devices, seed: config.seed)
+        model = try ModelZoo.make(config.model, seed: config.seed)
+        do {
+            strategy = try StrategyFactory.makeStrategy(
+                name: config.strategy, parameters: config.strategyParameters.filter { $0.key != "mu" || config.strategy == "fedprox" })
+        } catch {
+            throw ConfigError(key: "strategy", "\(error)")
+        }
+        workers = try (0..<config.workers).map { _ in try ClientWorker(config: config) }
+    }
+
+    private func rule(for client: Int) -> any ClientRule {
+        switch strategy {
+        case let prox as FedProx: return ProximalClientRule(mu: Float(prox.mu))
+        case let scaffold as Scaffold:
+            let count = model.parameterCount
+            return ScaffoldClientRule(
+                serverControl: scaffold.state["control"] ?? [Float](repeating: 0, count: count),
+                clientControl: clientControls[client] ?? [Float](repeating: 0, count: count))
+        default: return PlainClientRule()
+        }
+    }
+
+    /// Runs every round, calling `onRound` after each. Returns all rows.
+    public func run(onRound: (RoundMetrics) -> Void = { _ in }) throws -> [RoundMetrics] {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var rows: [RoundMetrics] = []
+        var virtualTime = 0.0
+        for round in 1...config.rounds {
+            var row = try runRound(round)
+            virtualTime += row.virtualTime
+            row.virtualTime = virtualTime
+            let isLast = round == config.rounds
+            if row.skipped == nil && (round % config.evaluation.every == 0 || isLast) || (isLast && row.testAccuracy == nil) {
+                let stats = evaluate()
+                row.testAccuracy = stats.accuracy
+                row.testLoss = stats.loss
+            }
+            row.wallTime = (clock.now - start).seconds
+            rows.append(row)
+            onRound(row)
+        }
+        return rows
+    }
+
+    /// Accuracy and loss of the global model on the test set, using every worker's core.
+    public func evaluate() -> PassStatistics {
+        BLAS.setThreads(config.workers)
+        defer { BLAS.setThreads(1) }
+        // Labels come from the loaded dataset and logits from the model, so evaluation cannot
+        // meet a bad label or shape.
+        return try! Trainer.evaluate(model, on: test, batchSize: config.evaluation.batchSize)
+    }
+
+    /// One round; `virtualTime` of the result is the round's own duration.
+    func runRound(_ round: Int) throws -> RoundMetrics {
+        let k = config.clientsPerRound
+        let clients = config.partition.clients
+        let m = min(clients, Int((Double(k) * (1 + config.overSelection)).rounded(.up)))
+        var selectRNG = SeededRNG(seed: config.seed, stream: "select/round/\(round)")
+        var pool = Array(0..<clients)
+        for i in 0..<m { pool.swapAt(i, i + selectRNG.nextInt(below: clients - i)) }
+        let selected = pool[0..<m].sorted()
+
+        // Dropouts: each selected client fails with the configured probability (or its trace availability).
+        var active: [Int] = []
+        for c in selected {
+            var r = SeededRNG(seed: config.seed, stream: "dropout/round/\(round)/client/\(c)")
+            let keep = r.nextUniform() >= Float(config.dropout) && r.nextUniform() < Float(devices[c].availability)
+            if keep { active.append(c) }
+        }
+
+        // Broadcast: the dense global model (plus SCAFFOLD's server control).
+        let extraDown = strategy is Scaffold ? DensePayload.size(count: model.parameterCount) : 0
+        DensePayload.encode(UnsafeBufferPointer(model.parameters.values), into: &globalPayload)
+        let downloadBytes = globalPayload.count + extraDown
+
+        let results = try trainClients(active, round: round)
+        var times: [(time: Double, index: Int)] = []
+        for (i, r) in results.enumerated() {
+            let up = r.payload.count + (r.controlDelta == nil ? 0 : DensePayload.size(count: model.parameterCount))
+            let t = devices[r.clientID].roundSeconds(downloadBytes: downloadBytes, uploadBytes: up, samplesProcessed: r.samplesProcessed)
+            times.append((t, i))
+        }
+        // Deadline and over-selection: keep clients that finish in time, the first k of them.
+        var finishers = times.filter { config.deadlineSeconds == nil || $0.time <= config.deadlineSeconds! }
+        finishers.sort { ($0.time, results[$0.index].clientID) < ($1.time, results[$1.index].clientID) }
+        let kept = finishers.prefix(k).map(\.index).sorted { results[$0].clientID < results[$1].clientID }
+        let stragglers = results.count - kept.count
+        var roundTime = kept.map { times[$0].time }.max() ?? 0
+        if let deadline = config.deadlineSeconds, stragglers > 0 || active.count < selected.count { roundTime = deadline }
+
+        var updates: [ClientUpdate] = []
+        var bytesUp = 0
+        var lossSum = 0.0
+        var sampleSum = 0
+        var rejected = 0
+        for i in kept {
+            let r = results[i]
+            var delta = [Float](repeating: 0, count: model.parameterCount)
+            do {
+                try delta.withUnsafeMutableBufferPointer { try DensePayload.decode(r.payload, into: $0) }
+            } catch {
+                rejected += 1  // a corrupt or non-finite update is dropped, never aggregated
+                continue
+            }
+            if let c = r.newClientControl { clientControls[r.clientID] = c }
+            bytesUp += r.payload.count + (r.controlDelta == nil ? 0 : DensePayload.size(count: model.parameterCount))
+            updates.append(
+                ClientUpdate(
+                    clientID: r.clientID, delta: delta, sampleCount: r.sampleCount, localSteps: r.steps,
+                    controlDelta: r.controlDelta, trainLoss: r.trainLoss, payloadBytes: r.payload.count))
+            lossSum += r.trainLoss * Double(r.sampleCount)
+            sampleSum += r.sampleCount
+        }
+        var row = RoundMetrics(
+            round: round, virtualTime: roundTime, wallTime: 0, bytesUp: bytesUp, bytesDown: downloadBytes * selected.count,
+            trainLoss: sampleSum > 0 ? lossSum / Double(sampleSum) : nil, testLoss: nil, testAccuracy: nil,
+            selected: selected.count, completed: updates.count, dropped: selected.count - updates.count, skipped: nil)
+        guard updates.count >= config.minCompleted else {
+            row.skipped = "only \(updates.count) of \(selected.count) clients completed; min_completed is \(config.minCompleted)"
+            return row
+        }
+        try strategy.aggregate(
+            global: model.parameters.values, updates: updates,
+            context: ServerContext(round: round, totalClients: clients))
+        return row
+    }
+
+    /// Trains `clients` concurrently on the workers (dynamic assignment; results by position).
+    private func trainClients(_ clients: [Int], round: Int) throws -> [ClientResult] {
+        BLAS.setThreads(1)
+        let rules = clients.map { rule(for: $0) }
+        let global = model.parameters.values
+        let box = ResultBox(count: clients.count)
+        let next = Atomic<Int>(0)
+        let (config, train, workers, partition) = (self.config, self.train, self.workers, self.partition)
+        nonisolated(unsafe) let sharedRules = rules
+        nonisolated(unsafe) let sharedGlobal = UnsafeBufferPointer(global)
+        DispatchQueue.concurrentPerform(iterations: min(workers.count, max(clients.count, 1))) { w in
+            while true {
+                let i = next.add(1, ordering: .relaxed).oldValue
+                guard i < clients.count else { break }
+                let c = clients[i]
+                box.set(i) {
+                    try workers[w].train(
+                        client: c, indices: partition.clientIndices[c], data: train, global: sharedGlobal, config: config,
+                        round: round, rule: sharedRules[i])
+                }
+            }
+        }
+        return try box.results()
+    }
+}
+
+/// Results written by worker threads at distinct indices.
+private final class ResultBox: @unchecked Sendable {
+    private var slots: [Result<ClientResult, any Error>?]
+    private let lock = Mutex(())
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ i: Int, _ work: () throws -> ClientResult) {
+        let r = Result { try work() }
+        lock.withLock { _ in slots[i] = r }
+    }
+
+    func results() throws -> [ClientResult] { try slots.map { try $0!.get() } }
+}
