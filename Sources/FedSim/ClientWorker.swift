@@ -13,6 +13,8 @@ struct ClientResult: Sendable {
     var trainLoss: Double
     var controlDelta: [Float]?
     var newClientControl: [Float]?
+    /// Wall seconds this client's local training took on its worker.
+    var computeSeconds: Double
 }
 
 /// One worker thread's reusable state: a model replica, its optimizer and trainer, batch buffers.
@@ -42,6 +44,8 @@ final class ClientWorker: @unchecked Sendable {
         client: Int, indices: [Int], data: LabeledDataset, global: UnsafeBufferPointer<Float>, config: ExperimentConfig,
         round: Int, rule: any ClientRule
     ) throws -> ClientResult {
+        let clock = ContinuousClock()
+        let started = clock.now
         let params = model.parameters
         params.values.baseAddress!.update(from: global.baseAddress!, count: global.count)
         optimizer.reset()
@@ -78,6 +82,6 @@ final class ClientWorker: @unchecked Sendable {
         return ClientResult(
             clientID: client, payload: payload, sampleCount: indices.count, samplesProcessed: processed, steps: steps,
             trainLoss: processed > 0 ? lossSum / Double(processed) : 0, controlDelta: controlDelta,
-            newClientControl: (rule as? ScaffoldClientRule)?.clientControl)
+            newClientControl: (rule as? ScaffoldClientRule)?.clientControl, computeSeconds: (clock.now - started).seconds)
     }
 }

@@ -3,7 +3,8 @@ public struct RoundMetrics: Sendable, Equatable {
     public var round: Int
     /// Cumulative virtual seconds since the run began.
     public var virtualTime: Double
-    /// Cumulative wall-clock seconds since the run began (not reproducible; excluded from equality).
+    /// Cumulative wall-clock seconds since the run began. Wall-clock fields are not reproducible
+    /// and are excluded from equality.
     public var wallTime: Double
     public var bytesUp: Int
     public var bytesDown: Int
@@ -15,10 +16,16 @@ public struct RoundMetrics: Sendable, Equatable {
     public var dropped: Int
     /// Why the round was skipped, if it was.
     public var skipped: String?
+    /// Wall seconds of the training phase (all selected clients, on the workers).
+    public var trainWallTime: Double = 0
+    /// Sum over clients of their local-training wall seconds (the pure training compute).
+    public var clientComputeTime: Double = 0
+    /// Wall seconds of the central evaluation (0 when the round was not evaluated).
+    public var evalWallTime: Double = 0
 
     public static let columns = [
         "round", "virtual_time_s", "wall_time_s", "bytes_up", "bytes_down", "train_loss", "test_loss", "test_accuracy",
-        "selected", "completed", "dropped", "skipped",
+        "selected", "completed", "dropped", "skipped", "train_wall_s", "client_compute_s", "eval_wall_s",
     ]
 
     public static func == (a: RoundMetrics, b: RoundMetrics) -> Bool {
@@ -36,7 +43,8 @@ public struct RoundMetrics: Sendable, Equatable {
         }
         return [
             "\(round)", num(virtualTime), num(wallTime), "\(bytesUp)", "\(bytesDown)", num(trainLoss), num(testLoss),
-            num(testAccuracy), "\(selected)", "\(completed)", "\(dropped)", str(skipped),
+            num(testAccuracy), "\(selected)", "\(completed)", "\(dropped)", str(skipped), num(trainWallTime),
+            num(clientComputeTime), num(evalWallTime),
         ]
     }
 

@@ -80,6 +80,7 @@ public final class Simulation {
                 let stats = evaluate()
                 row.testAccuracy = stats.accuracy
                 row.testLoss = stats.loss
+                row.evalWallTime = stats.seconds
             }
             row.wallTime = (clock.now - start).seconds
             rows.append(row)
@@ -120,7 +121,9 @@ public final class Simulation {
         DensePayload.encode(UnsafeBufferPointer(model.parameters.values), into: &globalPayload)
         let downloadBytes = globalPayload.count + extraDown
 
+        let trainStart = ContinuousClock.now
         let results = try trainClients(active, round: round)
+        let trainWall = (ContinuousClock.now - trainStart).seconds
         var times: [(time: Double, index: Int)] = []
         for (i, r) in results.enumerated() {
             let up = r.payload.count + (r.controlDelta == nil ? 0 : DensePayload.size(count: model.parameterCount))
@@ -161,7 +164,8 @@ public final class Simulation {
         var row = RoundMetrics(
             round: round, virtualTime: roundTime, wallTime: 0, bytesUp: bytesUp, bytesDown: downloadBytes * selected.count,
             trainLoss: sampleSum > 0 ? lossSum / Double(sampleSum) : nil, testLoss: nil, testAccuracy: nil,
-            selected: selected.count, completed: updates.count, dropped: selected.count - updates.count, skipped: nil)
+            selected: selected.count, completed: updates.count, dropped: selected.count - updates.count, skipped: nil,
+            trainWallTime: trainWall, clientComputeTime: results.map(\.computeSeconds).reduce(0, +))
         guard updates.count >= config.minCompleted else {
             row.skipped = "only \(updates.count) of \(selected.count) clients completed; min_completed is \(config.minCompleted)"
             return row

@@ -1,0 +1,73 @@
+import Foundation
+
+/// A finished (or running) experiment's metrics, read back from `metrics.jsonl`.
+public struct RunHistory: Sendable {
+    public var name: String
+    public var rows: [RoundMetrics]
+
+    /// Reads `DIR/metrics.jsonl`; the run is named after the folder.
+    /// - Throws: `ConfigError` naming the file and line that could not be read.
+    public static func load(directory: String) throws -> RunHistory {
+        let path = directory.hasSuffix("/") ? directory + "metrics.jsonl" : directory + "/metrics.jsonl"
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(key: "", "cannot read \(path); is \(directory) the output folder of `fedswift simulate`?")
+        }
+        var rows: [RoundMetrics] = []
+        for (n, line) in text.split(separator: "\n").enumerated() where !line.isEmpty {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let round = object["round"] as? Int
+            else { throw ConfigError(key: "", "\(path) line \(n + 1) is not a metrics record") }
+            func num(_ k: String) -> Double? { (object[k] as? NSNumber)?.doubleValue }
+            rows.append(
+                RoundMetrics(
+                    round: round, virtualTime: num("virtual_time_s") ?? 0, wallTime: num("wall_time_s") ?? 0,
+                    bytesUp: object["bytes_up"] as? Int ?? 0, bytesDown: object["bytes_down"] as? Int ?? 0,
+                    trainLoss: num("train_loss"), testLoss: num("test_loss"), testAccuracy: num("test_accuracy"),
+                    selected: object["selected"] as? Int ?? 0, completed: object["completed"] as? Int ?? 0,
+                    dropped: object["dropped"] as? Int ?? 0, skipped: object["skipped"] as? String,
+                    trainWallTime: num("train_wall_s") ?? 0, clientComputeTime: num("client_compute_s") ?? 0,
+                    evalWallTime: num("eval_wall_s") ?? 0))
+        }
+        let name = directory.split(separator: "/").last.map(String.init) ?? directory
+        return RunHistory(name: name, rows: rows)
+    }
+
+    /// Where test accuracy first reached `target`: round, virtual and wall seconds, and bytes
+    /// (up + down) exchanged until then.
+    public func timeToTarget(_ target: Double) -> (round: Int, virtualTime: Double, wallTime: Double, bytes: Int)? {
+        var bytes = 0
+        for r in rows {
+            bytes += r.bytesUp + r.bytesDown
+            if let a = r.testAccuracy, a >= target { return (r.round, r.virtualTime, r.wallTime, bytes) }
+        }
+        return nil
+    }
+
+    /// Points (x, accuracy) for the rounds that were evaluated, x chosen by `axis`.
+    func accuracyPoints(_ axis: ReportAxis) -> [(Double, Double)] {
+        var bytes = 0.0
+        var out: [(Double, Double)] = []
+        for r in rows {
+            bytes += Double(r.bytesUp + r.bytesDown)
+            guard let a = r.testAccuracy else { continue }
+            switch axis {
+            case .round: out.append((Double(r.round), a))
+            case .virtualTime: out.append((r.virtualTime, a))
+            case .bytes: out.append((bytes / 1e6, a))
+            }
+        }
+        return out
+    }
+}
+
+enum ReportAxis: CaseIterable {
+    case round, virtualTime, bytes
+
+    var label: String {
+        switch self {
+        case .round: "round"
+        case .virtualTime: "virtual time (s)"
+        case .bytes: "bytes exchanged (MB, up + down)"
+        }
+    }
+}
