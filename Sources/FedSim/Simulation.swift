@@ -176,10 +176,15 @@ public final class Simulation {
         return row
     }
 
-    /// Trains `clients` concurrently on the workers (dynamic assignment; results by position).
+    /// Trains `clients` concurrently on the workers; results come back by position. Workers take
+    /// the largest remaining client first (longest-processing-time order), which keeps the last
+    /// worker from finishing long after the others; which worker trains a client does not change
+    /// its result.
     private func trainClients(_ clients: [Int], round: Int) throws -> [ClientResult] {
         BLAS.setThreads(1)
         let rules = clients.map { rule(for: $0) }
+        let sizes = clients.map { self.partition.clientIndices[$0].count }
+        let queue = clients.indices.sorted { (sizes[$0], clients[$1]) > (sizes[$1], clients[$0]) }
         let global = model.parameters.values
         let box = ResultBox(count: clients.count)
         let next = Atomic<Int>(0)
@@ -188,8 +193,9 @@ public final class Simulation {
         nonisolated(unsafe) let sharedGlobal = UnsafeBufferPointer(global)
         DispatchQueue.concurrentPerform(iterations: min(workers.count, max(clients.count, 1))) { w in
             while true {
-                let i = next.add(1, ordering: .relaxed).oldValue
-                guard i < clients.count else { break }
+                let position = next.add(1, ordering: .relaxed).oldValue
+                guard position < queue.count else { break }
+                let i = queue[position]
                 let c = clients[i]
                 box.set(i) {
                     try workers[w].train(
