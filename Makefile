@@ -1,10 +1,11 @@
-# FedSwift: `make demo` trains the FedAvg CNN on real Fashion-MNIST; `make test` runs the tests.
+# FedSwift: `make demo` runs a short federated experiment on real Fashion-MNIST and writes its
+# report; `make test` runs the tests.
 SWIFT ?= swift
 JOBS  ?= 2
 BIN    = .build/release/fedswift
 RUNS  ?= runs
 
-.PHONY: demo test deps build bench clean
+.PHONY: demo demo-central test deps build bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -12,7 +13,13 @@ deps:
 build: deps
 	$(SWIFT) build -c release -j $(JOBS) --product fedswift
 
+# 25 rounds of FedAvg with tuned local training: 100 non-IID clients, 10 per round (a few minutes).
 demo: build
+	$(BIN) simulate experiments/fmnist-fedavg-tuned.yaml --set rounds=25 --out $(RUNS)/demo-fedavg-tuned
+	$(BIN) report $(RUNS)/demo-fedavg-tuned --target 0.8
+
+# Centralized training of the FedAvg CNN: 3 epochs to about 91 % test accuracy.
+demo-central: build
 	@mkdir -p $(RUNS)
 	$(BIN) train --model cnn --dataset fmnist --epochs 3 --batch-size 32 --lr 0.05 --momentum 0.9 --schedule cosine \
 	    --threads 2 --seed 0 --save $(RUNS)/cnn-fmnist.safetensors

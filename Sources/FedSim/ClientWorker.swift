@@ -6,7 +6,10 @@ import FedTensor
 /// What one client's local training produced, before the server sees it.
 struct ClientResult: Sendable {
     var clientID: Int
-    var payload: [UInt8]
+    /// Size of the update as sent (the dense payload, plus SCAFFOLD's control delta when present).
+    var payloadBytes: Int
+    /// Why the server could not accept the payload, if it could not.
+    var rejection: String?
     var sampleCount: Int
     var samplesProcessed: Int
     var steps: Int
@@ -29,6 +32,7 @@ final class ClientWorker: @unchecked Sendable {
     private var labels: [Int32] = []
     private var order: [Int] = []
     private var delta: [Float]
+    private var payload: [UInt8] = []
 
     init(config: ExperimentConfig) throws {
         model = try ModelZoo.make(config.model, seed: config.seed)
@@ -39,10 +43,12 @@ final class ClientWorker: @unchecked Sendable {
         delta = [Float](repeating: 0, count: model.parameterCount)
     }
 
-    /// Trains `client` on `indices` of `data` for one round starting from `global`.
+    /// Trains `client` on `indices` of `data` for one round starting from `global`, then sends the
+    /// update: encodes it into this worker's payload buffer and decodes it, as the server would on
+    /// receipt, into `received` (doing the server's decoding here spreads it over the workers).
     func train(
         client: Int, indices: [Int], data: LabeledDataset, global: UnsafeBufferPointer<Float>, config: ExperimentConfig,
-        round: Int, rule: any ClientRule
+        round: Int, rule: any ClientRule, received: UnsafeMutableBufferPointer<Float>
     ) throws -> ClientResult {
         let clock = ContinuousClock()
         let started = clock.now
@@ -77,10 +83,16 @@ final class ClientWorker: @unchecked Sendable {
         delta.withUnsafeMutableBufferPointer { d in
             for i in 0..<d.count { d[i] = values[i] - global[i] }
         }
-        var payload: [UInt8] = []
         delta.withUnsafeBufferPointer { DensePayload.encode($0, into: &payload) }
+        var rejection: String?
+        do {
+            try DensePayload.decode(payload, into: received)
+        } catch {
+            rejection = "\(error)"
+        }
+        let controlBytes = controlDelta == nil ? 0 : DensePayload.size(count: delta.count)
         return ClientResult(
-            clientID: client, payload: payload, sampleCount: indices.count, samplesProcessed: processed, steps: steps,
+            clientID: client, payloadBytes: payload.count + controlBytes, rejection: rejection, sampleCount: indices.count, samplesProcessed: processed, steps: steps,
             trainLoss: processed > 0 ? lossSum / Double(processed) : 0, controlDelta: controlDelta,
             newClientControl: (rule as? ScaffoldClientRule)?.clientControl, computeSeconds: (clock.now - started).seconds)
     }

@@ -37,16 +37,36 @@ public enum DensePayload {
         guard bytes.count == size(count: values.count) else {
             throw PayloadError("payload is \(bytes.count) bytes, expected \(size(count: values.count))")
         }
-        var finite = true
         bytes.withUnsafeBytes { raw in
+            #if _endian(little)
+            UnsafeMutableRawPointer(values.baseAddress!).copyMemory(
+                from: raw.baseAddress! + headerSize, byteCount: 4 * values.count)
+            #else
             for i in 0..<values.count {
-                let v = Float(bitPattern: raw.loadUnaligned(fromByteOffset: headerSize + 4 * i, as: UInt32.self).littleEndian)
-                values[i] = v
-                finite = finite && v.isFinite
+                values[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: headerSize + 4 * i, as: UInt32.self).littleEndian)
             }
+            #endif
         }
+        let finite = allFinite(UnsafeBufferPointer(values))
         guard finite else { throw PayloadError("payload contains NaN or infinite values") }
     }
+}
+
+/// Whether no element is NaN or ±Inf: `x − x` is 0 exactly for finite `x`.
+func allFinite(_ v: UnsafeBufferPointer<Float>) -> Bool {
+    var acc = SIMD8<Float>(repeating: 0)
+    var i = 0
+    while i + 8 <= v.count {
+        let x = UnsafeRawPointer(v.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self)
+        acc += x - x
+        i += 8
+    }
+    var tail: Float = 0
+    while i < v.count {
+        tail += v[i] - v[i]
+        i += 1
+    }
+    return acc.sum() == 0 && tail == 0 && (acc - acc) == .zero
 }
 
 /// A malformed or hostile payload.

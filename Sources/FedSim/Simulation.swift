@@ -27,6 +27,8 @@ public final class Simulation {
     /// SCAFFOLD's per-client control variates, kept only for clients that have trained.
     private var clientControls: [Int: [Float]] = [:]
     private var globalPayload: [UInt8] = []
+    /// Server-side buffers for received updates, recycled every round.
+    private var deltaPool: [[Float]] = []
 
     public init(config: ExperimentConfig, data: (train: LabeledDataset, test: LabeledDataset)) throws {
         self.config = config
@@ -122,12 +124,15 @@ public final class Simulation {
         let downloadBytes = globalPayload.count + extraDown
 
         let trainStart = ContinuousClock.now
-        let results = try trainClients(active, round: round)
+        var slots = (0..<active.count).map { _ in
+            deltaPool.popLast() ?? [Float](repeating: 0, count: model.parameterCount)
+        }
+        let results = try trainClients(active, round: round, into: &slots)
         let trainWall = (ContinuousClock.now - trainStart).seconds
         var times: [(time: Double, index: Int)] = []
         for (i, r) in results.enumerated() {
-            let up = r.payload.count + (r.controlDelta == nil ? 0 : DensePayload.size(count: model.parameterCount))
-            let t = devices[r.clientID].roundSeconds(downloadBytes: downloadBytes, uploadBytes: up, samplesProcessed: r.samplesProcessed)
+            let t = devices[r.clientID].roundSeconds(
+                downloadBytes: downloadBytes, uploadBytes: r.payloadBytes, samplesProcessed: r.samplesProcessed)
             times.append((t, i))
         }
         // Deadline and over-selection: keep clients that finish in time, the first k of them.
@@ -145,19 +150,17 @@ public final class Simulation {
         var rejected = 0
         for i in kept {
             let r = results[i]
-            var delta = [Float](repeating: 0, count: model.parameterCount)
-            do {
-                try delta.withUnsafeMutableBufferPointer { try DensePayload.decode(r.payload, into: $0) }
-            } catch {
-                rejected += 1  // a corrupt or non-finite update is dropped, never aggregated
+            // A corrupt or non-finite update is dropped, never aggregated; its bytes still crossed the link.
+            bytesUp += r.payloadBytes
+            guard r.rejection == nil else {
+                rejected += 1
                 continue
             }
             if let c = r.newClientControl { clientControls[r.clientID] = c }
-            bytesUp += r.payload.count + (r.controlDelta == nil ? 0 : DensePayload.size(count: model.parameterCount))
             updates.append(
                 ClientUpdate(
-                    clientID: r.clientID, delta: delta, sampleCount: r.sampleCount, localSteps: r.steps,
-                    controlDelta: r.controlDelta, trainLoss: r.trainLoss, payloadBytes: r.payload.count))
+                    clientID: r.clientID, delta: slots[i], sampleCount: r.sampleCount, localSteps: r.steps,
+                    controlDelta: r.controlDelta, trainLoss: r.trainLoss, payloadBytes: r.payloadBytes))
             lossSum += r.trainLoss * Double(r.sampleCount)
             sampleSum += r.sampleCount
         }
@@ -166,6 +169,11 @@ public final class Simulation {
             trainLoss: sampleSum > 0 ? lossSum / Double(sampleSum) : nil, testLoss: nil, testAccuracy: nil,
             selected: selected.count, completed: updates.count, dropped: selected.count - updates.count, skipped: nil,
             trainWallTime: trainWall, clientComputeTime: results.map(\.computeSeconds).reduce(0, +))
+        defer {
+            // Hand the buffers back once nothing else holds them, so the next round reuses their pages.
+            updates = []
+            deltaPool += slots
+        }
         guard updates.count >= config.minCompleted else {
             row.skipped = "only \(updates.count) of \(selected.count) clients completed; min_completed is \(config.minCompleted)"
             return row
@@ -180,7 +188,7 @@ public final class Simulation {
     /// the largest remaining client first (longest-processing-time order), which keeps the last
     /// worker from finishing long after the others; which worker trains a client does not change
     /// its result.
-    private func trainClients(_ clients: [Int], round: Int) throws -> [ClientResult] {
+    private func trainClients(_ clients: [Int], round: Int, into slots: inout [[Float]]) throws -> [ClientResult] {
         BLAS.setThreads(1)
         let rules = clients.map { rule(for: $0) }
         let sizes = clients.map { self.partition.clientIndices[$0].count }
@@ -191,6 +199,10 @@ public final class Simulation {
         let (config, train, workers, partition) = (self.config, self.train, self.workers, self.partition)
         nonisolated(unsafe) let sharedRules = rules
         nonisolated(unsafe) let sharedGlobal = UnsafeBufferPointer(global)
+        // Each client writes only its own slot; the slots outlive the concurrent section.
+        var pointers: [UnsafeMutableBufferPointer<Float>] = []
+        for i in slots.indices { pointers.append(slots[i].withUnsafeMutableBufferPointer { $0 }) }
+        nonisolated(unsafe) let receive = pointers
         DispatchQueue.concurrentPerform(iterations: min(workers.count, max(clients.count, 1))) { w in
             while true {
                 let position = next.add(1, ordering: .relaxed).oldValue
@@ -200,7 +212,7 @@ public final class Simulation {
                 box.set(i) {
                     try workers[w].train(
                         client: c, indices: partition.clientIndices[c], data: train, global: sharedGlobal, config: config,
-                        round: round, rule: sharedRules[i])
+                        round: round, rule: sharedRules[i], received: receive[i])
                 }
             }
         }
