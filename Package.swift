@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "FedTensor", targets: ["FedTensor"]),
         .library(name: "FedNN", targets: ["FedNN"]),
         .library(name: "FedData", targets: ["FedData"]),
+        .library(name: "FedCompress", targets: ["FedCompress"]),
         .library(name: "FedCore", targets: ["FedCore"]),
         .library(name: "FedSim", targets: ["FedSim"]),
         .executable(name: "fedswift", targets: ["fedswift"]),
@@ -43,6 +44,7 @@ let package = Package(
         ),
         .target(name: "FedNN", dependencies: ["FedTensor"], swiftSettings: swiftSettings),
         .target(name: "FedData", dependencies: ["FedTensor", "CZlib"], swiftSettings: swiftSettings),
+        .target(name: "FedCompress", dependencies: ["FedTensor", "CZlib"], swiftSettings: swiftSettings),
         .target(name: "FedCore", dependencies: ["FedTensor", "FedNN", "FedData"], swiftSettings: swiftSettings),
         .target(
             name: "FedSim",
@@ -65,6 +67,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FedDataTests", dependencies: ["FedData", "FedTensor"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FedCompressTests", dependencies: ["FedCompress", "FedTensor"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FedSimTests", dependencies: ["FedSim", "FedCore", "FedNN", "FedData", "FedTensor"],
             swiftSettings: swiftSettings),
