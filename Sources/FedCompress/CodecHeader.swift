@@ -48,5 +48,24 @@ public enum CodecID: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case powerSGD = 30
     case composite = 40, deflate = 41
 
-    public var description: String { "\(self)".lowercased() }
+    public var description: String {
+        switch self {
+        case .identity: "identity"
+        case .fp16: "fp16"
+        case .bf16: "bf16"
+        case .topK: "topk"
+        case .randomK: "randomk"
+        case .threshold: "threshold"
+        case .dgc: "dgc"
+        case .qsgd: "qsgd"
+        case .ternGrad: "terngrad"
+        case .signSGD: "signsgd"
+        case .oneBit: "onebit"
+        case .natural: "natural"
+        case .stc: "stc"
+        case .powerSGD: "powersgd"
+        case .composite: "composite"
+        case .deflate: "deflate"
+        }
+    }
 }

@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct ContractTests {
     @Test func identityRoundTripsBitExactlyWithTheFormulaSize() throws {
-        let v: [Float] = [1, -0.0, .infinity, 3.5e-42, .nan, 7]
+        let v: [Float] = [1, -0.0, .infinity, Float.leastNonzeroMagnitude, .nan, 7]
         let bytes = try IdentityCodec().encode(v)
         // magic 3 + version 1 + id 1 + varint(6) 1 + 6·4
         #expect(bytes.count == 6 + 24)
@@ -25,7 +25,11 @@ import Testing
         #expect(throws: CodecError.self) { try IdentityCodec().decode(huge) }
         var wrong = bytes
         wrong[4] = CodecID.topK.rawValue
-        #expect(throws: CodecError.self) { try IdentityCodec().decode(wrong) }
+        #expect {
+            try IdentityCodec().decode(wrong)
+        } throws: { error in
+            (error as? CodecError)?.message == "payload was made by topk, expected identity"
+        }
         var magic = bytes
         magic[0] = 0
         #expect(throws: CodecError.self) { try IdentityCodec().decode(magic) }
