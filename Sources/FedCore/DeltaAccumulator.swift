@@ -11,6 +11,14 @@ final class DeltaAccumulator {
 
     /// Sets the scratch to Σ_k weights[k] · updates[k][keyPath: vector] over the first `count` elements
     /// and returns it (valid until the next call).
+    /// Validates `updates` for a model of `count` parameters, then returns the sample-weighted
+    /// mean delta Σ pᵢ Δᵢ with pᵢ = nᵢ / Σ nⱼ (the FedAvg average).
+    func sampleWeightedMeanDelta(_ updates: [ClientUpdate], count: Int) throws -> UnsafeBufferPointer<Double> {
+        try ClientUpdate.validate(updates, parameterCount: count)
+        return try weightedSum(
+            updates, \.delta, weights: ClientUpdate.sampleWeights(updates), count: count, what: "delta")
+    }
+
     /// - Throws: ``StrategyError/Code/nonFiniteValue`` naming the first client whose vector holds NaN or an infinity.
     func weightedSum(
         _ updates: [ClientUpdate], _ vector: KeyPath<ClientUpdate, [Float]>, weights: [Double], count: Int,

@@ -23,9 +23,7 @@ public final class FedAvg: Strategy {
         global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: ServerContext
     ) throws {
         let count = global.count
-        try ClientUpdate.validate(updates, parameterCount: count)
-        let mean = try accumulator.weightedSum(
-            updates, \.delta, weights: ClientUpdate.sampleWeights(updates), count: count, what: "delta")
+        let mean = try accumulator.sampleWeightedMeanDelta(updates, count: count)
         let eta = serverLearningRate
         for j in 0..<count { global[j] = Float(Double(global[j]) + eta * mean[j]) }
     }

@@ -33,9 +33,7 @@ public final class FedAvgM: Strategy {
             throw StrategyError(
                 .stateMismatch, "fedavgm: momentum has \(velocity.count) elements, the model has \(count)")
         }
-        try ClientUpdate.validate(updates, parameterCount: count)
-        let mean = try accumulator.weightedSum(
-            updates, \.delta, weights: ClientUpdate.sampleWeights(updates), count: count, what: "delta")
+        let mean = try accumulator.sampleWeightedMeanDelta(updates, count: count)
         if velocity.isEmpty { velocity = [Float](repeating: 0, count: count) }
         let (eta, beta) = (serverLearningRate, momentum)
         velocity.withUnsafeMutableBufferPointer { v in

@@ -78,9 +78,7 @@ public final class FedOpt: Strategy {
             throw StrategyError(
                 .stateMismatch, "\(name): moments have \(firstMoment.count) elements, the model has \(count)")
         }
-        try ClientUpdate.validate(updates, parameterCount: count)
-        let mean = try accumulator.weightedSum(
-            updates, \.delta, weights: ClientUpdate.sampleWeights(updates), count: count, what: "delta")
+        let mean = try accumulator.sampleWeightedMeanDelta(updates, count: count)
         if firstMoment.isEmpty {
             firstMoment = [Float](repeating: 0, count: count)
             secondMoment = [Float](repeating: Float(tau * tau), count: count)
