@@ -79,7 +79,7 @@ public final class Simulation {
             row.virtualTime = virtualTime
             let isLast = round == config.rounds
             if row.skipped == nil && (round % config.evaluation.every == 0 || isLast) || (isLast && row.testAccuracy == nil) {
-                let stats = evaluate()
+                let stats = try evaluate()
                 row.testAccuracy = stats.accuracy
                 row.testLoss = stats.loss
                 row.evalWallTime = stats.seconds
@@ -92,12 +92,10 @@ public final class Simulation {
     }
 
     /// Accuracy and loss of the global model on the test set, using every worker's core.
-    public func evaluate() -> PassStatistics {
+    public func evaluate() throws -> PassStatistics {
         BLAS.setThreads(config.workers)
         defer { BLAS.setThreads(1) }
-        // Labels come from the loaded dataset and logits from the model, so evaluation cannot
-        // meet a bad label or shape.
-        return try! Trainer.evaluate(model, on: test, batchSize: config.evaluation.batchSize)
+        return try Trainer.evaluate(model, on: test, batchSize: config.evaluation.batchSize)
     }
 
     /// One round; `virtualTime` of the result is the round's own duration.
