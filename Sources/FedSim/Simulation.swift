@@ -93,9 +93,9 @@ public final class Simulation {
 
     /// Accuracy and loss of the global model on the test set, using every worker's core.
     public func evaluate() throws -> PassStatistics {
-        BLAS.setThreads(config.workers)
-        defer { BLAS.setThreads(1) }
-        return try Trainer.evaluate(model, on: test, batchSize: config.evaluation.batchSize)
+        try ComputeThreads.withThreads(config.workers) {
+            try Trainer.evaluate(model, on: test, batchSize: config.evaluation.batchSize)
+        }
     }
 
     /// One round; `virtualTime` of the result is the round's own duration.
@@ -187,7 +187,6 @@ public final class Simulation {
     /// worker from finishing long after the others; which worker trains a client does not change
     /// its result.
     private func trainClients(_ clients: [Int], round: Int, into slots: inout [[Float]]) throws -> [ClientResult] {
-        BLAS.setThreads(1)
         let rules = clients.map { rule(for: $0) }
         let sizes = clients.map { self.partition.clientIndices[$0].count }
         let queue = clients.indices.sorted { (sizes[$0], clients[$1]) > (sizes[$1], clients[$0]) }
@@ -208,9 +207,13 @@ public final class Simulation {
                 let i = queue[position]
                 let c = clients[i]
                 box.set(i) {
-                    try workers[w].train(
-                        client: c, indices: partition.clientIndices[c], data: train, global: sharedGlobal, config: config,
-                        round: round, rule: sharedRules[i], received: receive[i])
+                    // One thread per client: its result must not depend on any thread setting.
+                    try ComputeThreads.withThreads(1) {
+                        try workers[w].train(
+                            client: c, indices: partition.clientIndices[c], data: train, global: sharedGlobal,
+                            config: config,
+                            round: round, rule: sharedRules[i], received: receive[i])
+                    }
                 }
             }
         }

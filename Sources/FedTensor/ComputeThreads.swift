@@ -1,14 +1,39 @@
 import Dispatch
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Threads the engine may use for one operation: BLAS calls and the per-sample loops of
 /// convolution and pooling. Set once by `BLAS.setThreads`; 1 inside the simulator, where
 /// parallelism comes from running clients concurrently.
 public enum ComputeThreads {
     private static let storage = Atomic<Int>(1)
+    /// Per-thread override of `storage` (0 = none), set by `withThreads`.
+    private static let overrideKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
 
-    /// The current thread budget (at least 1).
-    public static var count: Int { storage.load(ordering: .relaxed) }
+    /// The current thread budget (at least 1): this thread's `withThreads` override, or the
+    /// process-wide setting.
+    public static var count: Int {
+        if let local = pthread_getspecific(overrideKey) { return Int(bitPattern: local) }
+        return storage.load(ordering: .relaxed)
+    }
+
+    /// Runs `body` with a thread budget of `n` on the calling thread only, leaving every other
+    /// thread's budget alone (simulator workers use 1 while the process-wide setting may differ).
+    public static func withThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+        let previous = pthread_getspecific(overrideKey)
+        pthread_setspecific(overrideKey, UnsafeRawPointer(bitPattern: max(1, n)))
+        defer { pthread_setspecific(overrideKey, previous) }
+        return try body()
+    }
 
     static func set(_ n: Int) { storage.store(max(1, n), ordering: .relaxed) }
 
@@ -25,7 +50,8 @@ public enum ComputeThreads {
         withoutActuallyEscaping(body) { escapable in
             nonisolated(unsafe) let work = escapable
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                work(w, splitRange(total, parts: workers, index: w))
+                // Nested parallel regions inside a worker run serially.
+                withThreads(1) { work(w, splitRange(total, parts: workers, index: w)) }
             }
         }
     }

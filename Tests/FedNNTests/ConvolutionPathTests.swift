@@ -59,8 +59,10 @@ import Testing
     }
 
     func run(cin: Int, cout: Int, k: Int, stride: Int, pad: Int, input: Shape, threads: Int) throws {
-        BLAS.setThreads(threads)
-        defer { BLAS.setThreads(1) }
+        try ComputeThreads.withThreads(threads) { try check(cin: cin, cout: cout, k: k, stride: stride, pad: pad, input: input) }
+    }
+
+    func check(cin: Int, cout: Int, k: Int, stride: Int, pad: Int, input: Shape) throws {
         let conv = Conv2d(cin, cout, kernelSize: k, stride: stride, padding: pad)
         let model = try Model(conv, inputShape: Shape(Array(input.dims.dropFirst())), seed: 5)
         let x = randomTensor(input, seed: 6)

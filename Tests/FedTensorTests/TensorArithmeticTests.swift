@@ -60,3 +60,34 @@ import Testing
         #expect((0..<4).map { _ in a.next() } != (0..<4).map { _ in b.next() })
     }
 }
+
+@Suite struct ComputeThreadsTests {
+    @Test func overrideIsPerThreadAndNestedRegionsRunSerially() {
+        let global = ComputeThreads.count
+        ComputeThreads.withThreads(3) {
+            #expect(ComputeThreads.count == 3)
+            var seen = [Int](repeating: 0, count: 3)
+            seen.withUnsafeMutableBufferPointer { buf in
+                nonisolated(unsafe) let out = buf
+                ComputeThreads.forEachRange(3) { worker, range in
+                    // Inside a worker the budget is 1, so this nested call runs on the worker itself.
+                    ComputeThreads.forEachRange(4) { inner, _ in if inner == 0 { out[worker] = ComputeThreads.count } }
+                    #expect(range.count == 1)
+                }
+            }
+            #expect(seen == [1, 1, 1])
+        }
+        #expect(ComputeThreads.count == global)
+    }
+
+    @Test func splitRangeCoversEverythingOnce() {
+        for total in [0, 1, 7, 100] {
+            for parts in 1...5 {
+                let ranges = (0..<parts).map { ComputeThreads.splitRange(total, parts: parts, index: $0) }
+                #expect(ranges.map(\.count).reduce(0, +) == total)
+                #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+                #expect(ranges.map(\.count).max()! - ranges.map(\.count).min()! <= 1)
+            }
+        }
+    }
+}
