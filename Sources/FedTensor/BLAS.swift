@@ -25,6 +25,7 @@ public enum BLAS {
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0)
         if m == 0 || n == 0 { return }
+        _ = singleThreadedLibrary
         cblas_sgemm(
             CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
             alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -33,6 +34,7 @@ public enum BLAS {
     /// `y += alpha · x` over `n` elements.
     @inlinable
     public static func saxpy(n: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        _ = singleThreadedLibrary
         cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
     }
 
@@ -84,6 +86,12 @@ public enum BLAS {
             }
         }
     }
+
+    /// OpenBLAS starts with a thread per core; the engine parallelises itself, so the library is
+    /// pinned to one thread before its first use, whether or not `setThreads` was ever called
+    /// (otherwise results could depend on whether it was).
+    @usableFromInline
+    static let singleThreadedLibrary: Void = setLibraryThreads(1)
 
     static func setLibraryThreads(_ n: Int) {
         #if canImport(Accelerate)
