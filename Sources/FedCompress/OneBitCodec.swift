@@ -17,13 +17,13 @@ public struct OneBitCodec: Codec {
         var positiveSum: Double = 0
         var negativeSum: Double = 0
         var negatives = 0
+        // Branch-free: signs of a gradient are close to coin flips.
         for v in values {
-            if v < 0 {
-                negativeSum += Double(v)
-                negatives += 1
-            } else {
-                positiveSum += Double(v)
-            }
+            let x = Double(v)
+            let negative = v < 0
+            negativeSum += negative ? x : 0
+            positiveSum += negative ? 0 : x
+            negatives += negative ? 1 : 0
         }
         let positives = n - negatives
         let meanPositive = positives == 0 ? 0 : Float(positiveSum / Double(positives))

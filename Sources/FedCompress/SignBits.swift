@@ -12,7 +12,13 @@ enum SignBits {
         var out = [Float](repeating: 0, count: n)
         bytes.withUnsafeBufferPointer { b in
             out.withUnsafeMutableBufferPointer { o in
-                for i in 0..<n { o[i] = (b[i >> 3] >> UInt8(i & 7)) & 1 == 0 ? positive : negative }
+                let whole = n >> 3
+                for byte in 0..<whole {
+                    let bits = b[byte]
+                    let base = byte << 3
+                    for j in 0..<8 { o[base + j] = (bits >> UInt8(j)) & 1 == 0 ? positive : negative }
+                }
+                for i in (whole << 3)..<n { o[i] = (b[i >> 3] >> UInt8(i & 7)) & 1 == 0 ? positive : negative }
             }
         }
         try r.finish()
