@@ -1,0 +1,63 @@
+/// Reads bit fields written by `BitWriter` from an untrusted byte range: every read is
+/// bounds-checked against the range and a short range is a thrown `CodecError`.
+///
+/// The reader borrows `bytes`; use it only inside the `withUnsafeBufferPointer` call that made it.
+public struct BitReader {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let endByte: Int
+    /// Position of the next bit, counted from bit 0 of `bytes[0]`.
+    public private(set) var bitOffset: Int
+    let startBit: Int
+
+    /// A reader over `bytes[byteOffset ..< byteOffset + byteCount]`.
+    public init(_ bytes: UnsafeBufferPointer<UInt8>, byteOffset: Int, byteCount: Int) {
+        precondition(byteOffset >= 0 && byteCount >= 0 && byteOffset + byteCount <= bytes.count)
+        self.bytes = bytes
+        self.endByte = byteOffset + byteCount
+        self.bitOffset = byteOffset * 8
+        self.startBit = byteOffset * 8
+    }
+
+    /// Bits left in the range.
+    public var remainingBits: Int { endByte * 8 - bitOffset }
+
+    /// Whole bytes touched so far (a partly read byte counts).
+    public var bytesConsumed: Int { (bitOffset - startBit + 7) / 8 }
+
+    /// The next `bits` bits (0...56) as an unsigned value, first bit least significant.
+    public mutating func read(bits: Int, _ what: String = "a bit field") throws -> UInt64 {
+        precondition(bits >= 0 && bits <= 56)
+        guard bits <= remainingBits else {
+            throw CodecError(.truncated, "bit stream ends inside \(what): need \(bits) bits, \(remainingBits) left")
+        }
+        if bits == 0 { return 0 }
+        let byte = bitOffset >> 3
+        let shift = UInt64(bitOffset & 7)
+        var word: UInt64
+        if byte + 8 <= endByte {
+            word = UInt64(littleEndian: UnsafeRawPointer(bytes.baseAddress! + byte).loadUnaligned(as: UInt64.self))
+        } else {
+            word = 0
+            for i in 0..<(endByte - byte) { word |= UInt64(bytes[byte + i]) << UInt64(8 * i) }
+        }
+        bitOffset += bits
+        return (word >> shift) & (UInt64.max >> UInt64(64 - bits))
+    }
+
+    /// The next bit.
+    public mutating func readBit(_ what: String = "a bit") throws -> Bool { try read(bits: 1, what) == 1 }
+
+    /// An Elias-gamma coded value (see `BitWriter.writeEliasGamma`) of at most `maxBits` significant
+    /// bits (≤ 32); longer codes are rejected before they are read.
+    public mutating func readEliasGamma(maxBits: Int, _ what: String = "an Elias-gamma code") throws -> UInt64 {
+        precondition(maxBits >= 1 && maxBits <= 32)
+        var zeros = 0
+        while !(try readBit(what)) {
+            zeros += 1
+            guard zeros < maxBits else {
+                throw CodecError(.invalidParameter, "\(what) is longer than \(maxBits) bits at bit \(bitOffset)")
+            }
+        }
+        return (1 << UInt64(zeros)) | (try read(bits: zeros, what))
+    }
+}
