@@ -60,4 +60,25 @@ public struct BitReader {
         }
         return (1 << UInt64(zeros)) | (try read(bits: zeros, what))
     }
+
+    /// A run of one bits ended by a zero bit; throws once the run exceeds `limit`.
+    public mutating func readUnary(limit: Int, _ what: String = "a unary code") throws -> Int {
+        var q = 0
+        while try readBit(what) {
+            q += 1
+            guard q <= limit else {
+                throw CodecError(.indexOutOfRange, "\(what) runs longer than \(limit) at bit \(bitOffset)")
+            }
+        }
+        return q
+    }
+
+    /// Throws unless the unread bits of the current byte are zero (canonical padding).
+    public func checkPadding() throws {
+        let used = bitOffset & 7
+        guard used > 0 else { return }
+        guard bytes[bitOffset >> 3] >> UInt8(used) == 0 else {
+            throw CodecError(.invalidHeader, "non-zero padding bits after a bit stream at byte \(bitOffset >> 3)")
+        }
+    }
 }

@@ -1,0 +1,104 @@
+/// Builds codecs by name, e.g. from a configuration file:
+/// ```swift
+/// let codec = try Codecs.make(name: "topk", parameters: ["ratio": 0.01])
+/// ```
+/// `catalog` lists every name with its parameters and their meaning.
+public enum Codecs {
+    public static let catalog: [CodecDescription] = [
+        CodecDescription(name: "identity", summary: "uncompressed float32 (lossless)", parameters: []),
+        CodecDescription(
+            name: "fp16", summary: "IEEE half precision, round to nearest even", parameters: []),
+        CodecDescription(name: "bf16", summary: "bfloat16, round to nearest even", parameters: []),
+        CodecDescription(
+            name: "topk", summary: "keep the k largest magnitudes (sparse)",
+            parameters: [
+                .init(name: "ratio", meaning: "fraction of elements kept, in (0, 1]", defaultValue: 0.01),
+                .init(
+                    name: "k", meaning: "number of elements kept (instead of ratio), ≥ 0", defaultValue: nil),
+                .init(
+                    name: "approximate", meaning: "1: DGC sampled threshold keeping k…1.25k; 0: exact",
+                    defaultValue: 0),
+                .init(
+                    name: "fp16values", meaning: "1: store kept values as fp16; 0: fp32", defaultValue: 0),
+            ]),
+        CodecDescription(
+            name: "randomk", summary: "keep k random elements; indices regenerated from a seed (sparse)",
+            parameters: [
+                .init(name: "ratio", meaning: "fraction of elements kept, in (0, 1]", defaultValue: 0.01),
+                .init(
+                    name: "unbiased", meaning: "1: scale kept values by n/k; 0: keep as is", defaultValue: 0),
+            ]),
+        CodecDescription(
+            name: "threshold", summary: "keep every element with |x| ≥ threshold (sparse)",
+            parameters: [
+                .init(
+                    name: "threshold", meaning: "magnitude threshold, finite and ≥ 0 (required)",
+                    defaultValue: nil),
+                .init(
+                    name: "fp16values", meaning: "1: store kept values as fp16; 0: fp32", defaultValue: 0),
+            ]),
+    ]
+
+    /// The codec called `name` with `parameters`.
+    /// - Throws: `CodecError.invalidParameter` for an unknown name or parameter (naming the
+    ///   allowed ones), a missing required parameter, or a value out of range.
+    public static func make(name: String, parameters: [String: Double] = [:]) throws -> any Codec {
+        guard let description = catalog.first(where: { $0.name == name }) else {
+            let known = catalog.map(\.name).joined(separator: ", ")
+            throw CodecError(.invalidParameter, "unknown codec '\(name)'; known codecs: \(known)")
+        }
+        let allowed = description.parameters.map(\.name)
+        for key in parameters.keys.sorted() where !allowed.contains(key) {
+            let list = allowed.isEmpty ? "none" : allowed.joined(separator: ", ")
+            throw CodecError(
+                .invalidParameter, "codec '\(name)' has no parameter '\(key)'; allowed: \(list)")
+        }
+        func value(_ key: String) -> Double? {
+            parameters[key] ?? description.parameters.first { $0.name == key }?.defaultValue
+        }
+        func flag(_ key: String) throws -> Bool {
+            let v = value(key) ?? 0
+            guard v == 0 || v == 1 else {
+                throw CodecError(
+                    .invalidParameter, "parameter '\(key)' of '\(name)' must be 0 or 1, got \(v)")
+            }
+            return v == 1
+        }
+        func format() throws -> SparseValueFormat { try flag("fp16values") ? .fp16 : .fp32 }
+        switch name {
+        case "identity": return IdentityCodec()
+        case "fp16": return FP16Codec()
+        case "bf16": return BF16Codec()
+        case "topk":
+            let budget: TopKCodec.Budget
+            if let k = parameters["k"] {
+                guard parameters["ratio"] == nil else {
+                    throw CodecError(.invalidParameter, "topk takes either 'ratio' or 'k', not both")
+                }
+                guard k >= 0, k == k.rounded(), k <= Double(CodecHeader.maximumCount) else {
+                    throw CodecError(.invalidParameter, "topk k must be a whole number ≥ 0, got \(k)")
+                }
+                budget = .count(Int(k))
+            } else {
+                budget = .ratio(value("ratio")!)
+            }
+            let codec = TopKCodec(
+                budget: budget, approximate: try flag("approximate"), valueFormat: try format())
+            try codec.validate()
+            return codec
+        case "randomk":
+            let codec = RandomKCodec(ratio: value("ratio")!, unbiased: try flag("unbiased"))
+            try codec.validate()
+            return codec
+        case "threshold":
+            guard let t = parameters["threshold"] else {
+                throw CodecError(.invalidParameter, "codec 'threshold' needs the parameter 'threshold'")
+            }
+            let codec = ThresholdCodec(threshold: Float(t), valueFormat: try format())
+            try codec.validate()
+            return codec
+        default:
+            preconditionFailure("catalog entry '\(name)' has no constructor")
+        }
+    }
+}
