@@ -37,6 +37,29 @@ public enum Codecs {
                 .init(
                     name: "fp16values", meaning: "1: store kept values as fp16; 0: fp32", defaultValue: 0),
             ]),
+        CodecDescription(
+            name: "qsgd", summary: "QSGD: stochastic rounding to s levels of each bucket's norm (unbiased)",
+            parameters: [
+                .init(name: "s", meaning: "levels, 1...2^24", defaultValue: 8),
+                .init(name: "bucket", meaning: "elements per norm, ≥ 1", defaultValue: 512),
+                .init(name: "elias", meaning: "1: Elias-gamma coded levels; 0: fixed width", defaultValue: 0),
+            ]),
+        CodecDescription(
+            name: "terngrad", summary: "TernGrad: s·sign·Bernoulli(|x|/s), 2 bits per element (unbiased)",
+            parameters: [.init(name: "bucket", meaning: "elements per scale; 0 = whole tensor", defaultValue: 0)]),
+        CodecDescription(
+            name: "signsgd", summary: "signSGD: 1 bit per element (EF-signSGD with scaled=1 and error feedback)",
+            parameters: [.init(name: "scaled", meaning: "1: multiply by ‖x‖₁/n; 0: ±1", defaultValue: 0)]),
+        CodecDescription(name: "onebit", summary: "1-bit SGD: sign bit, decoded to the mean of its sign group", parameters: []),
+        CodecDescription(
+            name: "natural", summary: "natural compression: stochastic rounding to powers of two (unbiased)",
+            parameters: []),
+        CodecDescription(
+            name: "stc", summary: "sparse ternary compression: top-k signs times their mean magnitude (sparse)",
+            parameters: [.init(name: "ratio", meaning: "fraction of elements kept, in (0, 1]", defaultValue: 0.01)]),
+        CodecDescription(
+            name: "powersgd", summary: "PowerSGD: rank-r P·Qᵀ with warm-started Q, one power iteration",
+            parameters: [.init(name: "rank", meaning: "rank of the approximation, ≥ 1", defaultValue: 4)]),
     ]
 
     /// The codec called `name` with `parameters`.
@@ -65,6 +88,13 @@ public enum Codecs {
             return v == 1
         }
         func format() throws -> SparseValueFormat { try flag("fp16values") ? .fp16 : .fp32 }
+        func integer(_ key: String, _ valid: ClosedRange<Int>) throws -> Int {
+            let v = value(key) ?? 0
+            guard v == v.rounded(), v >= Double(valid.lowerBound), v <= Double(valid.upperBound) else {
+                throw CodecError(.invalidParameter, "parameter '\(key)' of '\(name)' must be a whole number in \(valid), got \(v)")
+            }
+            return Int(v)
+        }
         switch name {
         case "identity": return IdentityCodec()
         case "fp16": return FP16Codec()
@@ -97,6 +127,20 @@ public enum Codecs {
             let codec = ThresholdCodec(threshold: Float(t), valueFormat: try format())
             try codec.validate()
             return codec
+        case "qsgd":
+            let levels = try integer("s", 1...QSGDCodec.maximumLevels)
+            return QSGDCodec(levels: levels, bucketSize: try integer("bucket", 1...CodecHeader.maximumCount), elias: try flag("elias"))
+        case "terngrad":
+            let bucket = try integer("bucket", 0...CodecHeader.maximumCount)
+            return TernGradCodec(bucketSize: bucket == 0 ? nil : bucket)
+        case "signsgd": return SignSGDCodec(scaled: try flag("scaled"))
+        case "onebit": return OneBitCodec()
+        case "natural": return NaturalCompressionCodec()
+        case "stc":
+            let ratio = value("ratio")!
+            guard ratio > 0, ratio <= 1 else { throw CodecError(.invalidParameter, "stc ratio must be in (0, 1], got \(ratio)") }
+            return STCCodec(ratio: ratio)
+        case "powersgd": return PowerSGDCodec(rank: try integer("rank", 1...65_536))
         default:
             preconditionFailure("catalog entry '\(name)' has no constructor")
         }

@@ -5,7 +5,10 @@ import Testing
 @Suite struct CodecsTests {
     @Test func everyCatalogEntryBuildsItsCodec() throws {
         #expect(
-            Codecs.catalog.map(\.name) == ["identity", "fp16", "bf16", "topk", "randomk", "threshold"])
+            Codecs.catalog.map(\.name) == [
+            "identity", "fp16", "bf16", "topk", "randomk", "threshold", "qsgd", "terngrad", "signsgd", "onebit", "natural",
+            "stc", "powersgd",
+        ])
         #expect(try Codecs.make(name: "identity").id == .identity)
         #expect(try Codecs.make(name: "fp16").id == .fp16)
         #expect(try Codecs.make(name: "bf16").id == .bf16)
@@ -32,7 +35,7 @@ import Testing
         }
         #expect(
             message("zip")
-                == "unknown codec 'zip'; known codecs: identity, fp16, bf16, topk, randomk, threshold")
+                == "unknown codec 'zip'; known codecs: identity, fp16, bf16, topk, randomk, threshold, qsgd, terngrad, signsgd, onebit, natural, stc, powersgd")
         #expect(
             message("topk", ["raito": 0.1])
                 == "codec 'topk' has no parameter 'raito'; allowed: ratio, k, approximate, fp16values")

@@ -204,14 +204,15 @@ import Testing
     }
 
     @Test func catalogBuildsEveryListedCodec() throws {
-        for entry in QuantizerCatalog.entries {
-            let codec = try QuantizerCatalog.make(entry.name)
+        for entry in Codecs.catalog {
+            let codec = try Codecs.make(name: entry.name, parameters: entry.name == "threshold" ? ["threshold": 0.5] : [:])
             #expect(codec.name.hasPrefix(entry.name))
         }
         #expect(
-            try QuantizerCatalog.make("qsgd", ["s": "4", "elias": "true"]).name == "qsgd(s=4,bucket=512,elias=true)")
-        #expect(throws: CodecError.self) { try QuantizerCatalog.make("qsgd", ["s": "0"]) }
-        #expect(throws: CodecError.self) { try QuantizerCatalog.make("stc", ["k": "1"]) }
-        #expect(throws: CodecError.self) { try QuantizerCatalog.make("nope") }
+            try Codecs.make(name: "qsgd", parameters: ["s": 4, "elias": 1]).name == "qsgd(s=4,bucket=512,elias=true)")
+        #expect(throws: CodecError.self) { try Codecs.make(name: "qsgd", parameters: ["s": 0]) }
+        #expect(throws: CodecError.self) { try Codecs.make(name: "qsgd", parameters: ["s": 2.5]) }
+        #expect(throws: CodecError.self) { try Codecs.make(name: "stc", parameters: ["k": 1]) }
+        #expect(throws: CodecError.self) { try Codecs.make(name: "nope") }
     }
 }
