@@ -54,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "fedswift",
             dependencies: [
-                "FedTensor", "FedNN", "FedData", "FedCore", "FedSim",
+                "FedTensor", "FedNN", "FedData", "FedCore", "FedSim", "FedCompress",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

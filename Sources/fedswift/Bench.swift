@@ -8,7 +8,7 @@ extension FedSwiftCommand {
     /// Throughput benchmarks, comparable with `shared/bench/torch_train_bench.py`.
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Measure training and inference throughput.", subcommands: [BenchTrain.self, BenchInfer.self])
+            abstract: "Measure training, inference and codec throughput.", subcommands: [BenchTrain.self, BenchInfer.self, BenchCodec.self])
     }
 
     /// Training throughput: the same work as `torch_train_bench.py train`.
