@@ -196,7 +196,8 @@ public final class Simulation {
         let (config, train, workers, partition) = (self.config, self.train, self.workers, self.partition)
         nonisolated(unsafe) let sharedRules = rules
         nonisolated(unsafe) let sharedGlobal = UnsafeBufferPointer(global)
-        // Each client writes only its own slot; the slots outlive the concurrent section.
+        // Each client writes only its own slot. The slot arrays are uniquely owned and not resized
+        // while the workers run, so their storage stays where these pointers point.
         var pointers: [UnsafeMutableBufferPointer<Float>] = []
         for i in slots.indices { pointers.append(slots[i].withUnsafeMutableBufferPointer { $0 }) }
         nonisolated(unsafe) let receive = pointers
@@ -211,8 +212,7 @@ public final class Simulation {
                     try ComputeThreads.withThreads(1) {
                         try workers[w].train(
                             client: c, indices: partition.clientIndices[c], data: train, global: sharedGlobal,
-                            config: config,
-                            round: round, rule: sharedRules[i], received: receive[i])
+                            config: config, round: round, rule: sharedRules[i], received: receive[i])
                     }
                 }
             }
