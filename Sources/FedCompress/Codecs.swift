@@ -60,6 +60,15 @@ public enum Codecs {
         CodecDescription(
             name: "powersgd", summary: "PowerSGD: rank-r P·Qᵀ with warm-started Q, one power iteration",
             parameters: [.init(name: "rank", meaning: "rank of the approximation, ≥ 1", defaultValue: 4)]),
+        CodecDescription(
+            name: "composite", summary: "Top-K, then quantised kept values, coded indices, optional zlib (sparse)",
+            parameters: [
+                .init(name: "ratio", meaning: "fraction of elements kept, in (0, 1]", defaultValue: 0.01),
+                .init(
+                    name: "s", meaning: "kept values: 0 fp32, 1 fp16, 2...2^24 QSGD levels (bucket 512)",
+                    defaultValue: 0),
+                .init(name: "deflate", meaning: "1: zlib over the inner payload; 0: none", defaultValue: 0),
+            ]),
     ]
 
     /// The codec called `name` with `parameters`.
@@ -141,6 +150,12 @@ public enum Codecs {
             guard ratio > 0, ratio <= 1 else { throw CodecError(.invalidParameter, "stc ratio must be in (0, 1], got \(ratio)") }
             return STCCodec(ratio: ratio)
         case "powersgd": return PowerSGDCodec(rank: try integer("rank", 1...65_536))
+        case "composite":
+            let s = try integer("s", 0...QSGDCodec.maximumLevels)
+            let quantizer: CompositeCodec.ValueQuantizer = s == 0 ? .fp32 : s == 1 ? .fp16 : .qsgd(levels: s)
+            let codec = CompositeCodec(ratio: value("ratio")!, valueQuantizer: quantizer, deflate: try flag("deflate"))
+            try codec.validate()
+            return codec
         default:
             preconditionFailure("catalog entry '\(name)' has no constructor")
         }

@@ -7,7 +7,7 @@ import Testing
         #expect(
             Codecs.catalog.map(\.name) == [
             "identity", "fp16", "bf16", "topk", "randomk", "threshold", "qsgd", "terngrad", "signsgd", "onebit", "natural",
-            "stc", "powersgd",
+            "stc", "powersgd", "composite",
         ])
         #expect(try Codecs.make(name: "identity").id == .identity)
         #expect(try Codecs.make(name: "fp16").id == .fp16)
@@ -22,6 +22,10 @@ import Testing
         #expect(
             try Codecs.make(name: "threshold", parameters: ["threshold": 0.5]).name
                 == "threshold(threshold=0.5)")
+        #expect(
+            try Codecs.make(name: "composite", parameters: ["ratio": 0.1, "s": 4, "deflate": 1]).name
+                == "composite(ratio=0.1,qsgd(s=4,bucket=512),deflate)")
+        #expect(try Codecs.make(name: "composite", parameters: ["s": 1]).name == "composite(ratio=0.01,fp16)")
     }
 
     @Test func unknownNamesAndParametersNameTheAllowedOnes() {
@@ -35,7 +39,7 @@ import Testing
         }
         #expect(
             message("zip")
-                == "unknown codec 'zip'; known codecs: identity, fp16, bf16, topk, randomk, threshold, qsgd, terngrad, signsgd, onebit, natural, stc, powersgd")
+                == "unknown codec 'zip'; known codecs: identity, fp16, bf16, topk, randomk, threshold, qsgd, terngrad, signsgd, onebit, natural, stc, powersgd, composite")
         #expect(
             message("topk", ["raito": 0.1])
                 == "codec 'topk' has no parameter 'raito'; allowed: ratio, k, approximate, fp16values")
@@ -46,5 +50,8 @@ import Testing
         #expect(message("topk", ["k": 1.5]) != nil)
         #expect(message("randomk", ["unbiased": 2]) != nil)
         #expect(message("threshold", ["threshold": -1]) != nil)
+        #expect(message("composite", ["ratio": 0]) != nil)
+        #expect(message("composite", ["s": 2.5]) != nil)
+        #expect(message("composite", ["deflate": 2]) != nil)
     }
 }
