@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "FedCore", dependencies: ["FedTensor", "FedNN", "FedData"], swiftSettings: swiftSettings),
         .target(
             name: "FedSim",
-            dependencies: ["FedTensor", "FedNN", "FedData", "FedCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["FedTensor", "FedNN", "FedData", "FedCore", "FedCompress", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(
             name: "FedCompressTests", dependencies: ["FedCompress", "FedTensor"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "FedSimTests", dependencies: ["FedSim", "FedCore", "FedNN", "FedData", "FedTensor"],
+            name: "FedSimTests", dependencies: ["FedSim", "FedCompress", "FedCore", "FedNN", "FedData", "FedTensor"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FedCoreTests", dependencies: ["FedCore", "FedNN", "FedData", "FedTensor"], swiftSettings: swiftSettings),

@@ -34,12 +34,19 @@ public struct CodecContext: Sendable {
     public var stream: String
     /// Shape of the tensor being encoded, outermost first (empty if unknown / flat).
     public var shape: [Int]
+    /// Names the tensor across calls (e.g. "client/7/uplink/fc1.weight", no round number), for codecs
+    /// that keep state from one call to the next (PowerSGD's warm-started `Q`); `stream` when nil.
+    public var key: String?
 
-    public init(seed: UInt64 = 0, stream: String = "", shape: [Int] = []) {
+    public init(seed: UInt64 = 0, stream: String = "", shape: [Int] = [], key: String? = nil) {
         self.seed = seed
         self.stream = stream
         self.shape = shape
+        self.key = key
     }
+
+    /// `key`, or `stream` when no key was given.
+    public var stateKey: String { key ?? stream }
 }
 
 /// Turns a `Float` vector into a self-describing byte payload and back.

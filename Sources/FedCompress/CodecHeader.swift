@@ -47,6 +47,7 @@ public enum CodecID: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case qsgd = 20, ternGrad = 21, signSGD = 22, oneBit = 23, natural = 24, stc = 25
     case powerSGD = 30
     case composite = 40, deflate = 41
+    case tensorwise = 50
 
     public var description: String {
         switch self {
@@ -66,6 +67,7 @@ public enum CodecID: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .powerSGD: "powersgd"
         case .composite: "composite"
         case .deflate: "deflate"
+        case .tensorwise: "tensorwise"
         }
     }
 }

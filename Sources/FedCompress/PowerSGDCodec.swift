@@ -4,10 +4,10 @@ import Synchronization
 /// PowerSGD (Vogels et al. 2019): a rank-r approximation from one warm-started power iteration.
 ///
 /// The tensor is viewed as an `m × c` matrix `M` (`m = context.shape[0]`, `c` = product of the rest,
-/// row-major). With `Q` (`c × r`) from the previous call on the same `context.stream` (initially
-/// i.i.d. N(0, 1) from `SeededRNG(seed, stream + "/powersgd")`): `P = M Q`, `P ← orthonormalise(P)`
+/// row-major). With `Q` (`c × r`) from the previous call on the same `context.stateKey` (initially
+/// i.i.d. N(0, 1) from `SeededRNG(seed, stateKey + "/powersgd")`): `P = M Q`, `P ← orthonormalise(P)`
 /// (modified Gram–Schmidt; a column that vanishes is set to zero), `Q = Mᵀ P`; the payload carries
-/// `P` and `Q` and decodes to `M̂ = P Qᵀ`. `Q` is kept for the next call on that stream (warm start).
+/// `P` and `Q` and decodes to `M̂ = P Qᵀ`. `Q` is kept for the next call with that key (warm start).
 /// If `M` has rank ≤ r, `M̂ = M` up to rounding. Biased; pair with error feedback on the client.
 /// The effective rank is `min(r, m, c)`. Tensors with fewer than two dimensions are sent raw.
 /// Non-finite inputs are rejected when encoding, non-finite results when decoding.
@@ -26,6 +26,9 @@ public final class PowerSGDCodec: Codec, Sendable {
 
     public var id: CodecID { .powerSGD }
     public var name: String { "powersgd(rank=\(rank))" }
+
+    /// Number of tensors (state keys) with a warm-started `Q`.
+    public var warmStartCount: Int { warmStarts.withLock { $0.count } }
 
     /// Forgets every warm-started `Q`.
     public func reset() { warmStarts.withLock { $0.removeAll() } }
@@ -47,7 +50,7 @@ public final class PowerSGDCodec: Codec, Sendable {
         }
         let cols = n / rows
         let r = min(rank, rows, cols)
-        let stream = context.stream
+        let stream = context.stateKey
         var q = warmStarts.withLock { $0[stream] } ?? []
         if q.count != cols * r {
             var rng = SeededRNG(seed: context.seed, stream: stream + "/powersgd")

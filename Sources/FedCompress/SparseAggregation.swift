@@ -43,6 +43,40 @@ public enum SparseAggregation {
         return out
     }
 
+    /// OPWA as a per-coordinate rescaling, for a server that averages densified updates with the
+    /// plain weights (as the FedAvg family does): scale_j = W / W_j with W = Σ_i w_i and
+    /// W_j = Σ_{i: j ∈ S_i} w_i (a `nil` entry of `kept` is a dense update, containing every j);
+    /// scale_j = 0 where W_j = 0. Multiplying each update's coordinate j by scale_j turns the plain
+    /// weighted mean Σ_i w_i x_ij / W into the OPWA mean Σ_{i ∈ S_j} w_i x_ij / W_j.
+    /// - Throws: `invalidParameter` for no updates, a length mismatch between `kept` and `weights`, or
+    ///   a weight that is not finite and positive; `indexOutOfRange` for an index ≥ n.
+    public static func overlapScales(kept: [[UInt32]?], weights: [Double], count n: Int) throws -> [Float] {
+        guard !kept.isEmpty, kept.count == weights.count else {
+            throw CodecError(.invalidParameter, "need one weight per update and at least one update")
+        }
+        var coverage = [Double](repeating: 0, count: n)
+        var dense = 0.0
+        var total = 0.0
+        for (indices, w) in zip(kept, weights) {
+            guard w.isFinite, w > 0 else { throw CodecError(.invalidParameter, "weight must be finite and > 0, got \(w)") }
+            total += w
+            guard let indices else {
+                dense += w
+                continue
+            }
+            try coverage.withUnsafeMutableBufferPointer { c in
+                for i in indices {
+                    guard Int(i) < n else { throw CodecError(.indexOutOfRange, "index \(i) out of range 0..<\(n)") }
+                    c[Int(i)] += w
+                }
+            }
+        }
+        return coverage.map { c in
+            let weight = c + dense
+            return weight > 0 ? Float(total / weight) : 0
+        }
+    }
+
     /// Σ_i w_i x_ij per coordinate, and (if `perCoordinateWeights`) Σ w_i over the sparse updates
     /// containing j; the third result is Σ w_i over all updates, or over the dense ones only when
     /// `perCoordinateWeights` (dense weight applies to every coordinate, so it is kept as one number).

@@ -9,6 +9,13 @@ public struct PassStatistics: Sendable {
     public var samples: Int
     public var seconds: Double
     public var samplesPerSecond: Double { seconds > 0 ? Double(samples) / seconds : 0 }
+
+    public init(loss: Double, accuracy: Double, samples: Int, seconds: Double) {
+        self.loss = loss
+        self.accuracy = accuracy
+        self.samples = samples
+        self.seconds = seconds
+    }
 }
 
 /// Supervised training of a classifier with softmax cross-entropy: one reusable batch buffer,

@@ -6,8 +6,10 @@ import FedTensor
 /// What one client's local training produced, before the server sees it.
 struct ClientResult: Sendable {
     var clientID: Int
-    /// Size of the update as sent (the dense payload, plus SCAFFOLD's control delta when present).
+    /// Size of the update as sent (the dense or compressed payload, plus SCAFFOLD's control delta when present).
     var payloadBytes: Int
+    /// The coordinates a sparse payload contained (OPWA only); nil when it contained every one.
+    var coverage: [UInt32]? = nil
     /// Why the server could not accept the payload, if it could not.
     var rejection: String?
     var sampleCount: Int
@@ -43,12 +45,32 @@ final class ClientWorker: @unchecked Sendable {
         delta = [Float](repeating: 0, count: model.parameterCount)
     }
 
+    /// Loads `global` and evaluates test batches `first`, `first + stride`, … of `batchSize` images on
+    /// this thread; returns each batch's summed loss and number correct, in batch order.
+    func evaluate(
+        global: UnsafeBufferPointer<Float>, data: LabeledDataset, batchSize: Int, first: Int, stride: Int
+    ) throws -> [(batch: Int, loss: Double, correct: Int)] {
+        model.parameters.values.baseAddress!.update(from: global.baseAddress!, count: global.count)
+        let loss = SoftmaxCrossEntropy()
+        var out: [(batch: Int, loss: Double, correct: Int)] = []
+        var b = first
+        while b * batchSize < data.count {
+            let n = min(batchSize, data.count - b * batchSize)
+            data.copyBatch(start: b * batchSize, count: n, images: &images, labels: &labels)
+            let logits = model.forward(images, training: false)
+            let mean = try loss.evaluate(logits: logits, labels: labels, computeGradient: false)
+            out.append((b, Double(mean) * Double(n), loss.correct))
+            b += stride
+        }
+        return out
+    }
+
     /// Trains `client` on `indices` of `data` for one round starting from `global`, then sends the
-    /// update: encodes it into this worker's payload buffer and decodes it, as the server would on
+    /// update: encodes it (densely, or through `uplink`) and decodes it, as the server would on
     /// receipt, into `received` (doing the server's decoding here spreads it over the workers).
     func train(
         client: Int, indices: [Int], data: LabeledDataset, global: UnsafeBufferPointer<Float>, config: ExperimentConfig,
-        round: Int, rule: any ClientRule, received: UnsafeMutableBufferPointer<Float>
+        round: Int, rule: any ClientRule, uplink: Uplink?, received: UnsafeMutableBufferPointer<Float>
     ) throws -> ClientResult {
         let clock = ContinuousClock()
         let started = clock.now
@@ -83,16 +105,33 @@ final class ClientWorker: @unchecked Sendable {
         delta.withUnsafeMutableBufferPointer { d in
             for i in 0..<d.count { d[i] = values[i] - global[i] }
         }
-        delta.withUnsafeBufferPointer { DensePayload.encode($0, into: &payload) }
         var rejection: String?
-        do {
-            try DensePayload.decode(payload, into: received)
-        } catch {
-            rejection = "\(error)"
+        var bytes = 0
+        var coverage: [UInt32]?
+        if let uplink {
+            // A non-finite update never reaches the codec, so it cannot poison the error-feedback memory.
+            if delta.withUnsafeBufferPointer({ allFinite($0) }) {
+                do {
+                    (bytes, coverage) = try delta.withUnsafeBufferPointer { try uplink.send($0, into: received) }
+                } catch {
+                    rejection = "\(error)"
+                }
+            } else {
+                rejection = "update contains NaN or infinite values"
+                bytes = DensePayload.size(count: delta.count)
+            }
+        } else {
+            delta.withUnsafeBufferPointer { DensePayload.encode($0, into: &payload) }
+            bytes = payload.count
+            do {
+                try DensePayload.decode(payload, into: received)
+            } catch {
+                rejection = "\(error)"
+            }
         }
         let controlBytes = controlDelta == nil ? 0 : DensePayload.size(count: delta.count)
         return ClientResult(
-            clientID: client, payloadBytes: payload.count + controlBytes, rejection: rejection, sampleCount: indices.count, samplesProcessed: processed, steps: steps,
+            clientID: client, payloadBytes: bytes + controlBytes, coverage: coverage, rejection: rejection, sampleCount: indices.count, samplesProcessed: processed, steps: steps,
             trainLoss: processed > 0 ? lossSum / Double(processed) : 0, controlDelta: controlDelta,
             newClientControl: (rule as? ScaffoldClientRule)?.clientControl, computeSeconds: (clock.now - started).seconds)
     }

@@ -74,6 +74,8 @@ public struct ExperimentConfig: Sendable {
     public var overSelection: Double
     /// A round with fewer completed clients is skipped (the model is unchanged).
     public var minCompleted: Int
+    /// Update and model compression; `.none` sends dense float32 both ways.
+    public var compression: CompressionConfig
 
     public static let strategies = ["fedavg", "fedavgm", "fedprox", "scaffold", "fednova", "fedadam", "fedyogi", "fedadagrad"]
     public static let models = ["mlp", "cnn", "lenet5", "resnet"]
@@ -177,6 +179,9 @@ public struct ExperimentConfig: Sendable {
         dropout = try r.double("dropout", default: 0, range: 0...0.999_999)
         overSelection = try r.double("over_selection", default: 0, range: 0...10)
         minCompleted = try r.int("min_completed", default: 1, range: 1...clientsPerRound)
+        var c = try r.section("compression")
+        compression = try CompressionConfig(&c)
+        try c.finish()
         try r.finish()
     }
 
@@ -206,6 +211,9 @@ public struct ExperimentConfig: Sendable {
             "dropout": dropout, "over_selection": overSelection, "min_completed": minCompleted,
         ]
         if let deadlineSeconds { root["deadline_s"] = deadlineSeconds }
+        if compression.uplink != nil || compression.downlink != nil || compression.aggregation != "plain" {
+            root["compression"] = compression.yaml
+        }
         return (try? Yams.dump(object: root, sortKeys: true)) ?? ""
     }
 }

@@ -1,4 +1,5 @@
 import Dispatch
+import FedCompress
 import FedCore
 import FedData
 import FedNN
@@ -29,6 +30,15 @@ public final class Simulation {
     private var globalPayload: [UInt8] = []
     /// Server-side buffers for received updates, recycled every round.
     private var deltaPool: [[Float]] = []
+    /// The model's tensors, for per-tensor codecs.
+    private let tensors: [TensorwiseCodec.Tensor]
+    /// The uplink codec when every client uses the same one (no ratio policy); shared so that
+    /// stateful codecs (PowerSGD's warm starts, keyed by client and tensor) keep their state.
+    let uplinkCodec: TensorwiseCodec?
+    private let ratioPolicy: (any RatioPolicy)?
+    /// Per-client compression memory (error feedback), for clients that have trained.
+    private var memories: [Int: ClientMemory] = [:]
+    let broadcast: Broadcast?
 
     public init(config: ExperimentConfig, data: (train: LabeledDataset, test: LabeledDataset)) throws {
         self.config = config
@@ -53,6 +63,40 @@ public final class Simulation {
             throw ConfigError(key: "strategy", "\(error)")
         }
         workers = try (0..<config.workers).map { _ in try ClientWorker(config: config) }
+        let layout = model.parameters.entries.map { TensorwiseCodec.Tensor(name: $0.name, shape: $0.shape.dims) }
+        let initial = UnsafeBufferPointer(model.parameters.values)
+        tensors = layout
+        ratioPolicy = config.compression.ratioPolicy?.make()
+        uplinkCodec = try config.compression.uplink.map { try $0.make(tensors: layout) }
+        broadcast = try config.compression.downlink.map {
+            Broadcast(
+                codec: try $0.make(tensors: layout), feedback: $0.feedback, initial: initial,
+                clients: config.partition.clients, seed: config.seed)
+        }
+    }
+
+    /// Compression memories of the clients that have trained, in client order.
+    var clientsWithMemory: [ClientMemory] { memories.keys.sorted().map { memories[$0]! } }
+
+    /// How each of `clients` sends its update this round (nil entries: dense float32).
+    func uplinks(for clients: [Int], round: Int) throws -> [Uplink?] {
+        guard let channel = config.compression.uplink else { return clients.map { _ in nil } }
+        var ratios: [Double?] = clients.map { _ in nil }
+        if let ratioPolicy {
+            let links = clients.map {
+                ClientLink(bandwidth: devices[$0].uplinkKbps * 1000, latency: devices[$0].latencyMs / 1000)
+            }
+            ratios = try ratioPolicy.ratios(round: round, links: links, elements: model.parameterCount)
+        }
+        return try zip(clients, ratios).map { c, ratio in
+            let memory = memories[c] ?? ClientMemory()
+            memories[c] = memory
+            let codec = try ratio.map { try channel.make(tensors: tensors, ratio: $0) } ?? uplinkCodec!
+            return Uplink(
+                codec: codec, feedback: channel.feedback, memory: memory,
+                context: CodecContext(seed: config.seed, stream: "client/\(c)/round/\(round)/uplink", key: "client/\(c)/uplink"),
+                reportsCoverage: config.compression.aggregation == "opwa")
+        }
     }
 
     private func rule(for client: Int) -> any ClientRule {
@@ -91,11 +135,37 @@ public final class Simulation {
         return rows
     }
 
-    /// Accuracy and loss of the global model on the test set, using every worker's core.
+    /// Accuracy and loss of the global model on the test set. The workers take interleaved batches,
+    /// each on one thread, and the batch sums are added in batch order, so the result does not
+    /// depend on the number of workers.
     public func evaluate() throws -> PassStatistics {
-        try ComputeThreads.withThreads(config.workers) {
-            try Trainer.evaluate(model, on: test, batchSize: config.evaluation.batchSize)
+        let start = ContinuousClock.now
+        let (workers, test, batchSize) = (self.workers, self.test, config.evaluation.batchSize)
+        nonisolated(unsafe) let global = UnsafeBufferPointer(model.parameters.values)
+        let parts = Mutex<[[(batch: Int, loss: Double, correct: Int)]]>([])
+        let failure = Mutex<(any Error)?>(nil)
+        DispatchQueue.concurrentPerform(iterations: workers.count) { w in
+            do {
+                let mine = try ComputeThreads.withThreads(1) {
+                    try workers[w].evaluate(global: global, data: test, batchSize: batchSize, first: w, stride: workers.count)
+                }
+                parts.withLock { $0.append(mine) }
+            } catch {
+                failure.withLock { $0 = error }
+            }
         }
+        if let error = failure.withLock({ $0 }) { throw error }
+        let batches = parts.withLock { $0 }.flatMap { $0 }.sorted { $0.batch < $1.batch }
+        var loss = 0.0
+        var correct = 0
+        for b in batches {
+            loss += b.loss
+            correct += b.correct
+        }
+        let count = max(test.count, 1)
+        return PassStatistics(
+            loss: loss / Double(count), accuracy: Double(correct) / Double(count), samples: test.count,
+            seconds: (ContinuousClock.now - start).seconds)
     }
 
     /// One round; `virtualTime` of the result is the round's own duration.
@@ -116,21 +186,27 @@ public final class Simulation {
             if keep { active.append(c) }
         }
 
-        // Broadcast: the dense global model (plus SCAFFOLD's server control).
+        // Broadcast: the dense global model, or the compressed change of it (plus SCAFFOLD's server control).
         let extraDown = strategy is Scaffold ? DensePayload.size(count: model.parameterCount) : 0
-        DensePayload.encode(UnsafeBufferPointer(model.parameters.values), into: &globalPayload)
-        let downloadBytes = globalPayload.count + extraDown
+        var downloadBytes: [Int: Int] = [:]
+        if let broadcast {
+            _ = try broadcast.send(round: round, global: UnsafeBufferPointer(model.parameters.values))
+            for c in selected { downloadBytes[c] = broadcast.download(client: c, round: round) + extraDown }
+        } else {
+            DensePayload.encode(UnsafeBufferPointer(model.parameters.values), into: &globalPayload)
+            for c in selected { downloadBytes[c] = globalPayload.count + extraDown }
+        }
 
         let trainStart = ContinuousClock.now
         var slots = (0..<active.count).map { _ in
             deltaPool.popLast() ?? [Float](repeating: 0, count: model.parameterCount)
         }
-        let results = try trainClients(active, round: round, into: &slots)
+        let results = try trainClients(active, round: round, uplinks: try uplinks(for: active, round: round), into: &slots)
         let trainWall = (ContinuousClock.now - trainStart).seconds
         var times: [(time: Double, index: Int)] = []
         for (i, r) in results.enumerated() {
             let t = devices[r.clientID].roundSeconds(
-                downloadBytes: downloadBytes, uploadBytes: r.payloadBytes, samplesProcessed: r.samplesProcessed)
+                downloadBytes: downloadBytes[r.clientID]!, uploadBytes: r.payloadBytes, samplesProcessed: r.samplesProcessed)
             times.append((t, i))
         }
         // Deadline and over-selection: keep clients that finish in time, the first k of them.
@@ -141,19 +217,26 @@ public final class Simulation {
         var roundTime = kept.map { times[$0].time }.max() ?? 0
         if let deadline = config.deadlineSeconds, stragglers > 0 || active.count < selected.count { roundTime = deadline }
 
+        // A corrupt or non-finite update is dropped, never aggregated; its bytes still crossed the link.
+        let bytesUp = kept.reduce(0) { $0 + results[$1].payloadBytes }
+        let accepted = kept.filter { results[$0].rejection == nil }
+        if config.compression.aggregation == "opwa" && !accepted.isEmpty {
+            // OPWA: rescale each coordinate so the strategy's sample-weighted mean averages it only
+            // over the clients whose payload contained it.
+            let scales = try SparseAggregation.overlapScales(
+                kept: accepted.map { results[$0].coverage }, weights: accepted.map { Double(results[$0].sampleCount) },
+                count: model.parameterCount)
+            for i in accepted {
+                slots[i].withUnsafeMutableBufferPointer { d in
+                    for j in 0..<d.count { d[j] *= scales[j] }
+                }
+            }
+        }
         var updates: [ClientUpdate] = []
-        var bytesUp = 0
         var lossSum = 0.0
         var sampleSum = 0
-        var rejected = 0
-        for i in kept {
+        for i in accepted {
             let r = results[i]
-            // A corrupt or non-finite update is dropped, never aggregated; its bytes still crossed the link.
-            bytesUp += r.payloadBytes
-            guard r.rejection == nil else {
-                rejected += 1
-                continue
-            }
             if let c = r.newClientControl { clientControls[r.clientID] = c }
             updates.append(
                 ClientUpdate(
@@ -163,7 +246,7 @@ public final class Simulation {
             sampleSum += r.sampleCount
         }
         var row = RoundMetrics(
-            round: round, virtualTime: roundTime, wallTime: 0, bytesUp: bytesUp, bytesDown: downloadBytes * selected.count,
+            round: round, virtualTime: roundTime, wallTime: 0, bytesUp: bytesUp, bytesDown: downloadBytes.values.reduce(0, +),
             trainLoss: sampleSum > 0 ? lossSum / Double(sampleSum) : nil, testLoss: nil, testAccuracy: nil,
             selected: selected.count, completed: updates.count, dropped: selected.count - updates.count, skipped: nil,
             trainWallTime: trainWall, clientComputeTime: results.map(\.computeSeconds).reduce(0, +))
@@ -186,11 +269,12 @@ public final class Simulation {
     /// the largest remaining client first (longest-processing-time order), which keeps the last
     /// worker from finishing long after the others; which worker trains a client does not change
     /// its result.
-    private func trainClients(_ clients: [Int], round: Int, into slots: inout [[Float]]) throws -> [ClientResult] {
+    private func trainClients(_ clients: [Int], round: Int, uplinks: [Uplink?], into slots: inout [[Float]]) throws -> [ClientResult] {
         let rules = clients.map { rule(for: $0) }
         let sizes = clients.map { self.partition.clientIndices[$0].count }
         let queue = clients.indices.sorted { (sizes[$0], clients[$1]) > (sizes[$1], clients[$0]) }
-        let global = model.parameters.values
+        // Clients start from the model they hold: the broadcast copy under downlink compression.
+        let global = broadcast?.view ?? model.parameters.values
         let box = ResultBox(count: clients.count)
         let next = Atomic<Int>(0)
         let (config, train, workers, partition) = (self.config, self.train, self.workers, self.partition)
@@ -212,7 +296,7 @@ public final class Simulation {
                     try ComputeThreads.withThreads(1) {
                         try workers[w].train(
                             client: c, indices: partition.clientIndices[c], data: train, global: sharedGlobal,
-                            config: config, round: round, rule: sharedRules[i], received: receive[i])
+                            config: config, round: round, rule: sharedRules[i], uplink: uplinks[i], received: receive[i])
                     }
                 }
             }

@@ -56,6 +56,27 @@ import Testing
         #expect(try SparseAggregation.weightedAverage(dense, count: 2) == [2.5, 5])
     }
 
+    @Test func overlapScalesTurnThePlainMeanIntoOPWA() throws {
+        let kept: [[UInt32]?] = updates.map { u in
+            if case .sparse(_, let idx, _) = u.update { idx } else { nil }
+        }
+        let scales = try SparseAggregation.overlapScales(kept: kept, weights: updates.map(\.weight), count: 5)
+        // W = 8; W_j = 5, 4, 3, 8, 0.
+        #expect(scales == [Float(8.0 / 5.0), 2, Float(8.0 / 3.0), 1, 0])
+        let rescaled = updates.map { u -> (update: DecodedUpdate, weight: Double) in
+            guard case .sparse(let n, let idx, let vals) = u.update else { return u }
+            return (.sparse(count: n, indices: idx, values: zip(idx, vals).map { $1 * scales[Int($0)] }), u.weight)
+        }
+        let viaScales = try SparseAggregation.weightedAverage(rescaled, count: 5)
+        let opwa = try SparseAggregation.overlapWeightedAverage(updates, count: 5)
+        for j in 0..<5 { #expect(abs(viaScales[j] - opwa[j]) <= 1e-6 * max(1, abs(opwa[j]))) }
+        // A dense update covers every coordinate.
+        #expect(try SparseAggregation.overlapScales(kept: [[1], nil], weights: [1, 3], count: 3) == [Float(4.0 / 3.0), 1, Float(4.0 / 3.0)])
+        #expect(throws: CodecError.self) { try SparseAggregation.overlapScales(kept: [[3]], weights: [1], count: 3) }
+        #expect(throws: CodecError.self) { try SparseAggregation.overlapScales(kept: [nil], weights: [0], count: 3) }
+        #expect(throws: CodecError.self) { try SparseAggregation.overlapScales(kept: [nil, nil], weights: [1], count: 3) }
+    }
+
     @Test func invalidInputThrows() {
         let cases: [([(update: DecodedUpdate, weight: Double)], Int, CodecError.Code)] = [
             ([], 3, .invalidParameter),
