@@ -39,6 +39,11 @@ struct Uplink: @unchecked Sendable {
             for (i, v) in zip(indices, values) { received[Int(i)] = v }
             if reportsCoverage { coverage = indices }
         }
+        // Lossless and half-precision codecs carry NaN and infinity through (fp16 overflows to
+        // infinity above 65,504): the server never aggregates a non-finite update.
+        guard allFinite(UnsafeBufferPointer(received)) else {
+            throw PayloadError("decoded update contains NaN or infinite values")
+        }
         if case .ef21 = feedback {
             if memory.serverEstimate.isEmpty { memory.serverEstimate = [Float](repeating: 0, count: received.count) }
             memory.serverEstimate.withUnsafeMutableBufferPointer { g in

@@ -182,6 +182,17 @@ import Testing
         #expect(b.download(client: 0, round: 6) == 0)
     }
 
+    @Test func nonFiniteUpdatesAreRejectedNotAggregated() throws {
+        // lr 100 makes local training blow up: those clients' updates are dropped, with or without
+        // a codec (fp16 also overflows to infinity above 65,504), and the model stays finite.
+        for extra in [[], ["compression.uplink.codec=fp16"], ["compression.uplink.codec=topk", "compression.uplink.error_feedback=residual"]] {
+            let (sim, rows) = try run(["local.lr=100", "rounds=2"] + extra)
+            #expect(rows.contains { $0.dropped > 0 }, "\(extra)")
+            #expect(sim.model.parameters.flatValues.allSatisfy { $0.isFinite }, "\(extra)")
+            #expect(sim.clientsWithMemory.allSatisfy { $0.feedback.residual.allSatisfy { $0.isFinite } })
+        }
+    }
+
     @Test(arguments: [
         ("compression: {uplink: {codec: zip}}", "compression.uplink.codec", "topk"),
         ("compression: {uplink: {codec: topk, ratio: 2}}", "compression.uplink.codec", "ratio"),
