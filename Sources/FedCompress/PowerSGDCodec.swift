@@ -67,6 +67,12 @@ public final class PowerSGDCodec: Codec, Sendable {
                 Self.multiplyTransposed(m, rows: rows, cols: cols, by: pb, rank: r, into: qb)
             }
         }
+        // Finite but huge inputs can overflow in M Q, Mᵀ P or P Qᵀ: refuse them rather than write a
+        // payload the decoder rejects, and keep the warm start clean. P's columns are unit or zero,
+        // so |(P Qᵀ)ᵢⱼ| ≤ Σₖ |Qⱼₖ| (up to rounding); half the float range leaves room for it.
+        guard p.allSatisfy(\.isFinite), Self.rowSumsBounded(q, rank: r) else {
+            throw CodecError(.nonFinite, "the rank-\(r) factors of this tensor overflow float32")
+        }
         warmStarts.withLock { $0[stream] = q }
         w.write(UInt8(1))
         w.writeVarint(UInt64(rows))
@@ -112,6 +118,20 @@ public final class PowerSGDCodec: Codec, Sendable {
     }
 
     /// Modified Gram–Schmidt on the columns of row-major `p` (rows × rank), in double precision.
+    /// Whether every row of `q` (`rank` wide) is finite with an absolute sum of at most half the
+    /// largest float.
+    static func rowSumsBounded(_ q: [Float], rank: Int) -> Bool {
+        let bound = Double(Float.greatestFiniteMagnitude) / 2
+        var j = 0
+        while j < q.count {
+            var sum: Double = 0
+            for k in j..<(j + rank) { sum += Double(q[k].magnitude) }
+            guard sum <= bound else { return false }  // false for NaN and ∞ too
+            j += rank
+        }
+        return true
+    }
+
     static func orthonormalise(_ p: UnsafeMutableBufferPointer<Float>, rows: Int, rank: Int) {
         var scale: Double = 0
         for v in p { scale = max(scale, Double(abs(v))) }

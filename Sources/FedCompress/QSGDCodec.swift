@@ -126,7 +126,12 @@ public struct QSGDCodec: Codec {
                             if xi > 0 { negative = try br.readBit("a QSGD sign") }
                         }
                         guard xi <= s else { throw CodecError(.invalidParameter, "QSGD level \(xi) exceeds s = \(s)") }
-                        let magnitude = unit * Float(xi)
+                        var magnitude = unit * Float(xi)
+                        if !magnitude.isFinite {
+                            // norm / s · xi can round past the largest float when the norm is near it;
+                            // xi ≤ s keeps the exact value ≤ norm.
+                            magnitude = Float(Double(norms[b]) * Double(xi) / Double(s))
+                        }
                         o[i] = negative ? -magnitude : magnitude
                     }
                 }

@@ -85,4 +85,26 @@ import Testing
             PowerSGDCodec(rank: 2).encode(m, context: CodecContext(shape: [3, 4])))
         #expect(out == .dense(m))
     }
+
+    /// Finite but huge inputs overflow in `M Q`, `Mᵀ P` or `P Qᵀ`. Found by `CodecFuzzer`: the
+    /// encoder wrote non-finite factors that its own decoder rejects, and kept the non-finite `Q`
+    /// as the warm start, so every later payload of that stream was undecodable too. The encoder
+    /// now refuses such a tensor and leaves the warm start as it was.
+    @Test func overflowingInputsAreRefusedAndDoNotPoisonTheWarmStart() throws {
+        let codec = PowerSGDCodec(rank: 2)
+        let context = CodecContext(seed: 1, stream: "huge", shape: [8, 8])
+        var huge = Self.lowRank(rows: 8, cols: 8, rank: 2, seed: 5)
+        huge[0] = .greatestFiniteMagnitude
+        huge[9] = -.greatestFiniteMagnitude
+        huge[18] = .greatestFiniteMagnitude
+        #expect(throws: CodecError.self) { try codec.encode(huge, context: context) }
+        let m = Self.lowRank(rows: 8, cols: 8, rank: 2, seed: 3)
+        let out = try codec.decode(try codec.encode(m, context: context)).densified()
+        #expect(Self.relativeError(out, m) < 1e-4)
+        // Large values that stay representable still encode and decode.
+        let large = m.map { $0 * 1e36 }
+        let back = try codec.decode(try codec.encode(large, context: context)).densified()
+        #expect(back.allSatisfy { $0.isFinite })
+        #expect(Self.relativeError(back, large) < 1e-3)
+    }
 }

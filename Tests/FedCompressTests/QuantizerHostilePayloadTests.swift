@@ -135,4 +135,32 @@ import Testing
             #expect(accepted < 2_000)
         }
     }
+
+    /// A norm at the top of the float range with s = 25 and level 25: `norm / s · s` rounds past
+    /// `Float.greatestFiniteMagnitude`, and QSGD decoded +∞ (also for its own encoding of a vector
+    /// holding that value). Found by `CodecFuzzer`. The level is now scaled without overflowing.
+    @Test func qsgdTopLevelOfTheLargestNormStaysFinite() throws {
+        let top = Float.greatestFiniteMagnitude
+        #expect(!(top / 25 * 25).isFinite)  // the rounding that used to leak out
+        for elias in [false, true] {
+            var w = PayloadWriter()
+            CodecHeader(codec: .qsgd, count: 2).write(to: &w)
+            w.writeVarint(25)
+            w.writeVarint(1)
+            w.write(UInt8(elias ? 1 : 0))
+            w.write(top)
+            w.write(top)
+            var bits = BitWriter()
+            for negative in [false, true] {
+                if elias { bits.writeEliasGamma(26) } else { bits.write(25, bits: 5) }
+                bits.write(bit: negative)
+            }
+            w.write(bytes: bits.finish())
+            let out = try QSGDCodec(levels: 25).decode(w.bytes).densified()
+            #expect(out == [top, -top], "elias \(elias)")
+        }
+        let codec = QSGDCodec(levels: 25, bucketSize: 1)
+        let decoded = try codec.decode(try codec.encode([top, -top, 1])).densified()
+        #expect(decoded.allSatisfy { $0.isFinite } && decoded[0] == top && decoded[1] == -top)
+    }
 }
