@@ -6,7 +6,8 @@
 Reads OUT/alpha-A/VARIANT/metrics.jsonl for every α and variant found, and for each α prints one
 table: final and best test accuracy, uplink bytes per round, and for each target accuracy the
 round, cumulative bytes (up + down) and cumulative virtual time at which the run first reached it,
-with the speed-up in virtual time over uncompressed FedAvg. Commentary comes from
+with the speed-up in virtual time over uncompressed FedAvg and over uniform Top-K 1 % with
+error feedback (the baseline the BCRS/OPWA paper compares against). Commentary comes from
 experiments/compression/notes.md (copied verbatim after the tables).
 """
 import json
@@ -81,11 +82,12 @@ def main():
         head = "| Method | final acc | best acc | uplink MB/round | mean round (virtual s) |"
         sep = "|---|---:|---:|---:|---:|"
         for t in targets:
-            head += f" round to {t:.0%} | MB to {t:.0%} | virtual s to {t:.0%} | speed-up |"
-            sep += "---:|---:|---:|---:|"
+            head += f" round to {t:.0%} | MB to {t:.0%} | virtual s to {t:.0%} | × vs FedAvg | × vs Top-K+EF |"
+            sep += "---:|---:|---:|---:|---:|"
         print(head)
         print(sep)
         base = {t: reach(runs["dense"], t) if "dense" in runs else None for t in targets}
+        topk = {t: reach(runs["topk-ef"], t) if "topk-ef" in runs else None for t in targets}
         for key, label in VARIANTS:
             rows = runs.get(key)
             if not rows:
@@ -97,11 +99,12 @@ def main():
             for t in targets:
                 hit = reach(rows, t)
                 if hit is None:
-                    line += " – | – | – | – |"
+                    line += " – | – | – | – | – |"
                     continue
                 r, b, v = hit
-                speed = f"{base[t][2] / v:.2f}×" if base[t] else "–"
-                line += f" {r} | {mb(b)} | {v:,.0f} | {speed} |"
+                speed = f"{base[t][2] / v:.2f}" if base[t] else "–"
+                versus = f"{topk[t][2] / v:.2f}" if topk[t] else "–"
+                line += f" {r} | {mb(b)} | {v:,.0f} | {speed} | {versus} |"
             print(line)
         if "dense" in runs:
             d = [r["test_accuracy"] for r in runs["dense"] if r.get("test_accuracy") is not None][-1]
