@@ -31,17 +31,9 @@ public struct BitReader {
             throw CodecError(.truncated, "bit stream ends inside \(what): need \(bits) bits, \(remainingBits) left")
         }
         if bits == 0 { return 0 }
-        let byte = bitOffset >> 3
-        let shift = UInt64(bitOffset & 7)
-        var word: UInt64
-        if byte + 8 <= endByte {
-            word = UInt64(littleEndian: UnsafeRawPointer(bytes.baseAddress! + byte).loadUnaligned(as: UInt64.self))
-        } else {
-            word = 0
-            for i in 0..<(endByte - byte) { word |= UInt64(bytes[byte + i]) << UInt64(8 * i) }
-        }
+        let value = peek(bits: bits)
         bitOffset += bits
-        return (word >> shift) & (UInt64.max >> UInt64(64 - bits))
+        return value
     }
 
     /// The next bit.
@@ -51,6 +43,17 @@ public struct BitReader {
     /// bits (≤ 32); longer codes are rejected before they are read.
     public mutating func readEliasGamma(maxBits: Int, _ what: String = "an Elias-gamma code") throws -> UInt64 {
         precondition(maxBits >= 1 && maxBits <= 32)
+        // Fast path: the whole code (z zeros, a one, z bits) lies in one 56-bit window.
+        let window = min(56, remainingBits)
+        if window > 0 {
+            let word = peek(bits: window)
+            let zeros = word.trailingZeroBitCount
+            if zeros < maxBits && 2 * zeros + 1 <= window {
+                bitOffset += 2 * zeros + 1
+                let low = (word >> UInt64(zeros + 1)) & ((1 << UInt64(zeros)) - 1)
+                return (1 << UInt64(zeros)) | low
+            }
+        }
         var zeros = 0
         while !(try readBit(what)) {
             zeros += 1
@@ -59,6 +62,20 @@ public struct BitReader {
             }
         }
         return (1 << UInt64(zeros)) | (try read(bits: zeros, what))
+    }
+
+    /// The next `bits` bits (1...56, all within the range) without consuming them.
+    private func peek(bits: Int) -> UInt64 {
+        let byte = bitOffset >> 3
+        let shift = UInt64(bitOffset & 7)
+        var word: UInt64
+        if byte + 8 <= endByte {
+            word = UInt64(littleEndian: UnsafeRawPointer(bytes.baseAddress! + byte).loadUnaligned(as: UInt64.self))
+        } else {
+            word = 0
+            for i in 0..<(endByte - byte) { word |= UInt64(bytes[byte + i]) << UInt64(8 * i) }
+        }
+        return (word >> shift) & (UInt64.max >> UInt64(64 - bits))
     }
 
     /// A run of one bits ended by a zero bit; throws once the run exceeds `limit`.

@@ -119,8 +119,10 @@ public struct QSGDCodec: Codec {
                         let xi: Int
                         var negative = false
                         if flag == 0 {
-                            xi = Int(try br.read(bits: bits, "a QSGD level"))
-                            negative = try br.readBit("a QSGD sign")
+                            // Level (low `bits` bits) and sign (the next bit) in one read.
+                            let field = try br.read(bits: bits + 1, "a QSGD level")
+                            xi = Int(field & ((1 << UInt64(bits)) - 1))
+                            negative = field >> UInt64(bits) != 0
                         } else {
                             xi = Int(try br.readEliasGamma(maxBits: maxBits, "a QSGD level")) - 1
                             if xi > 0 { negative = try br.readBit("a QSGD sign") }
