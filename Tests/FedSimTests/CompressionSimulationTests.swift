@@ -116,8 +116,39 @@ import Testing
             #expect(abs(r - min(0.5, 0.01 * b / slowest)) < 1e-12)
         }
         #expect(Set(ratios).count > 1)
-        // The run itself works and keeps clients' upload bytes proportional to their bandwidth.
+        // The run itself completes with the per-client codecs.
         let rows = try sim.run()
+        #expect(rows.allSatisfy { $0.completed == 4 })
+    }
+
+    func ratios(_ sim: Simulation, clients: [Int], round: Int) throws -> [Double] {
+        try sim.uplinks(for: clients, round: round).map { u in
+            guard let t = u?.codec as? TensorwiseCodec, let topk = t.codec as? TopKCodec, case .ratio(let r) = topk.budget else {
+                throw CodecError(.invalidParameter, "expected a tensorwise Top-K codec")
+            }
+            return r
+        }
+    }
+
+    @Test func dgcWarmupAndAdaTopKRatiosReachTheClientsCodecs() throws {
+        let warm = try Simulation(
+            config: try config([
+                "compression.uplink.codec=topk", "compression.ratio_policy.name=dgc_warmup",
+                "compression.ratio_policy.ratio=0.001", "compression.ratio_policy.warmup_rounds=3",
+            ]), data: Self.data)
+        for (round, expected) in [(1, pow(0.001, 1.0 / 3)), (2, pow(0.001, 2.0 / 3)), (3, 0.001), (9, 0.001)] {
+            for r in try ratios(warm, clients: [1, 2], round: round) { #expect(abs(r - expected) < 1e-12) }
+        }
+        // AdaTopK: the dense upload is 32·S bits over 8 Mbit/s plus 0.1 s latency; a target of a
+        // quarter of that compresses every client to τ / t.
+        let ada = try Simulation(
+            config: try config([
+                "compression.uplink.codec=topk", "compression.ratio_policy.name=adatopk",
+                "compression.ratio_policy.target_time_s=0.05", "compression.ratio_policy.min_ratio=0.01",
+            ]), data: Self.data)
+        let t = 0.1 + 32.0 * Double(ada.model.parameterCount) / 8_000_000
+        for r in try ratios(ada, clients: [0, 7], round: 1) { #expect(abs(r - 0.05 / t) < 1e-12) }
+        let rows = try ada.run()
         #expect(rows.allSatisfy { $0.completed == 4 })
     }
 
