@@ -36,6 +36,22 @@ public struct BitReader {
         return value
     }
 
+    /// Reads `count` consecutive fields of `bits` bits (1...56), passing each to `body` with its
+    /// position `0..<count`; one bounds check covers them all.
+    @inline(__always)
+    public mutating func readFields(
+        count: Int, bits: Int, _ what: String = "bit fields", _ body: (Int, UInt64) throws -> Void
+    ) throws {
+        precondition(bits >= 1 && bits <= 56 && count >= 0)
+        guard count <= remainingBits / bits else {
+            throw CodecError(.truncated, "bit stream ends inside \(what): need \(count) × \(bits) bits, \(remainingBits) left")
+        }
+        for j in 0..<count {
+            try body(j, peek(bits: bits))
+            bitOffset += bits
+        }
+    }
+
     /// The next bit.
     public mutating func readBit(_ what: String = "a bit") throws -> Bool { try read(bits: 1, what) == 1 }
 
@@ -80,6 +96,15 @@ public struct BitReader {
 
     /// A run of one bits ended by a zero bit; throws once the run exceeds `limit`.
     public mutating func readUnary(limit: Int, _ what: String = "a unary code") throws -> Int {
+        // Fast path: the run and its terminating zero lie in one 56-bit window.
+        let window = min(56, remainingBits)
+        if window > 0 {
+            let ones = (~peek(bits: window)).trailingZeroBitCount
+            if ones < window && ones <= limit {
+                bitOffset += ones + 1
+                return ones
+            }
+        }
         var q = 0
         while try readBit(what) {
             q += 1

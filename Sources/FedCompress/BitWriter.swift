@@ -32,8 +32,6 @@ public struct BitWriter: Sendable {
     @inlinable
     public mutating func write(bit: Bool) { write(bit ? 1 : 0, bits: 1) }
 
-    /// Elias-gamma code of `value` ≥ 1: N = ⌊log₂ value⌋ zero bits, a one bit, then the low N bits of
-    /// `value` (least significant first). `value` = 1 takes one bit; at most 2·32 + 1 bits for
     /// `q` one bits followed by a zero bit (the quotient of a Rice code).
     public mutating func writeUnary(_ q: Int) {
         var q = q
@@ -44,6 +42,8 @@ public struct BitWriter: Sendable {
         write((1 << UInt64(q)) - 1, bits: q + 1)
     }
 
+    /// Elias-gamma code of `value` ≥ 1: N = ⌊log₂ value⌋ zero bits, a one bit, then the low N bits of
+    /// `value` (least significant first). `value` = 1 takes one bit; at most 2·32 − 1 bits for
     /// values below 2³².
     public mutating func writeEliasGamma(_ value: UInt64) {
         precondition(value >= 1 && value < 1 << 32, "Elias gamma codes values in 1..<2^32")

@@ -150,17 +150,10 @@ public struct CompositeCodec: Codec {
             throw CodecError(.truncated, "\(k) kept values cannot fit in the \(r.remaining) bytes left")
         }
         let indices = try SparseIndexCoding.read(from: &r, kept: k, count: n)
-        var values = [Float](repeating: 0, count: k)
+        let values: [Float]
         switch quantizer {
         case 0, 1:
-            for j in 0..<k {
-                let v =
-                    quantizer == 0
-                    ? try r.readFloat("kept value \(j)")
-                    : HalfPrecision.float(fp16Bits: try r.readUInt16("kept value \(j)"))
-                guard v.isFinite else { throw CodecError(.nonFinite, "kept value \(j) is \(v)") }
-                values[j] = v
-            }
+            values = try (quantizer == 0 ? SparseValueFormat.fp32 : .fp16).readValues(k, from: &r)
             try r.finish()
         default:
             let rest = Array(try r.readBytes(r.remaining, "the QSGD values"))

@@ -3,48 +3,40 @@
 /// infinite, and fp16 overflow rounds to infinity as IEEE specifies.
 public enum HalfPrecision {
     /// The fp16 bit pattern nearest to `value` (ties to even).
+    ///
+    /// Branch-free (selects only), so loops over it vectorise: normal results round by adding
+    /// `0xFFF` plus the kept mantissa's lowest bit before the shift (a carry bumps the exponent, up
+    /// to infinity); subnormal results let one float32 addition do the rounding (F. Giesen's
+    /// `float_to_half_fast3_rtne`). NaNs keep their top payload bits with the quiet bit forced, so a
+    /// NaN never becomes infinity.
     @inline(__always)
     public static func fp16Bits(_ value: Float) -> UInt16 {
         let x = value.bitPattern
-        let sign = UInt16(truncatingIfNeeded: (x >> 16) & 0x8000)
-        let exponent = Int((x >> 23) & 0xFF)
-        let mantissa = x & 0x7F_FFFF
-        if exponent == 0xFF {
-            // Keep the top payload bits and force the quiet bit so a NaN never becomes infinity.
-            return mantissa == 0
-                ? sign | 0x7C00 : sign | 0x7E00 | UInt16(truncatingIfNeeded: mantissa >> 13)
-        }
-        let e = exponent - 127 + 15
-        if e >= 31 { return sign | 0x7C00 }
-        if e <= 0 {
-            if e < -10 { return sign }
-            let m = mantissa | 0x80_0000
-            let shift = UInt32(14 - e)
-            var h = m >> shift
-            let rest = m & ((1 << shift) - 1)
-            let halfway: UInt32 = 1 << (shift - 1)
-            if rest > halfway || (rest == halfway && h & 1 == 1) { h += 1 }
-            return sign | UInt16(truncatingIfNeeded: h)
-        }
-        // A carry out of the mantissa correctly bumps the exponent (up to infinity).
-        var h = UInt32(e) << 10 | mantissa >> 13
-        let rest = mantissa & 0x1FFF
-        if rest > 0x1000 || (rest == 0x1000 && h & 1 == 1) { h += 1 }
-        return sign | UInt16(truncatingIfNeeded: h)
+        let sign = x & 0x8000_0000
+        let a = x ^ sign
+        // Normal fp16 range: rebias the exponent (−112 << 23, wrapping) and round at bit 13.
+        let normal = (a &+ 0xC800_0FFF &+ ((a >> 13) & 1)) >> 13
+        // |x| < 2⁻¹⁴: adding 0.5 aligns the fp16 subnormal grid with float32's last mantissa bit.
+        let magic: UInt32 = 126 << 23
+        let subnormal = (Float(bitPattern: a) + Float(bitPattern: magic)).bitPattern &- magic
+        let special: UInt32 = a > 0x7F80_0000 ? 0x7E00 | ((a >> 13) & 0x3FF) : 0x7C00
+        let h = a >= 0x4780_0000 ? special : (a < 0x3880_0000 ? subnormal : normal)
+        return UInt16(truncatingIfNeeded: h | (sign >> 16))
     }
 
     /// The float32 value of an fp16 bit pattern (exact).
+    ///
+    /// Branch-free like `fp16Bits`: the exponent is rebiased by 112; infinities and NaNs by 112
+    /// more; subnormals are renormalised by one exact float32 subtraction.
     @inline(__always)
     public static func float(fp16Bits h: UInt16) -> Float {
-        let sign = UInt32(h & 0x8000) << 16
-        let exponent = UInt32((h >> 10) & 0x1F)
-        let mantissa = UInt32(h & 0x3FF)
-        if exponent == 0 {
-            let magnitude = Float(mantissa) * (1.0 / 16_777_216.0)  // mantissa · 2⁻²⁴, exact
-            return Float(bitPattern: magnitude.bitPattern | sign)
-        }
-        if exponent == 31 { return Float(bitPattern: sign | 0x7F80_0000 | mantissa << 13) }
-        return Float(bitPattern: sign | (exponent + 112) << 23 | mantissa << 13)
+        let m = UInt32(h & 0x7FFF) << 13
+        let exponent = m & 0x0F80_0000
+        let normal = m &+ (112 << 23)
+        let special = normal &+ (112 << 23)
+        let subnormal = (Float(bitPattern: normal &+ (1 << 23)) - Float(bitPattern: 113 << 23)).bitPattern
+        let bits = exponent == 0x0F80_0000 ? special : (exponent == 0 ? subnormal : normal)
+        return Float(bitPattern: bits | UInt32(h & 0x8000) << 16)
     }
 
     /// The bfloat16 bit pattern nearest to `value` (ties to even).

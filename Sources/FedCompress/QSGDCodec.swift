@@ -112,10 +112,25 @@ public struct QSGDCodec: Codec {
             try out.withUnsafeMutableBufferPointer { o in
                 var br = BitReader(buf, byteOffset: offset, byteCount: streamBytes)
                 let maxBits = Self.levelBits(s + 1)
+                let mask = UInt64(1) << UInt64(bits) - 1
                 for b in 0..<buckets {
                     let unit = norms[b] / Float(s)
                     let lo = b * bucket
-                    for i in lo..<min(n, lo + bucket) {
+                    let hi = min(n, lo + bucket)
+                    if flag == 0 && (unit * Float(s)).isFinite {
+                        // Fixed width, and no level of this bucket can round past the largest float:
+                        // level (low `bits` bits) and sign (the next bit) come from one field.
+                        try br.readFields(count: hi - lo, bits: bits + 1, "the QSGD levels") { j, field in
+                            let xi = field & mask
+                            guard xi <= UInt64(s) else {
+                                throw CodecError(.invalidParameter, "QSGD level \(xi) exceeds s = \(s)")
+                            }
+                            let magnitude = unit * Float(xi)
+                            o[lo + j] = field >> UInt64(bits) != 0 ? -magnitude : magnitude
+                        }
+                        continue
+                    }
+                    for i in lo..<hi {
                         let xi: Int
                         var negative = false
                         if flag == 0 {

@@ -119,7 +119,7 @@ enum SparseIndexCoding {
         case .varint:
             var next = 0  // smallest index the next gap may produce
             for j in 0..<k {
-                let g = try r.readVarint("index gap \(j)")
+                let g = try r.readVarint("an index gap")
                 guard g < UInt64(n - next) else {
                     throw CodecError(.indexOutOfRange, "index gap \(j) (\(g)) leaves 0..<\(n)")
                 }

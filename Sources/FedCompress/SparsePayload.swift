@@ -49,16 +49,7 @@ enum SparsePayload {
             throw CodecError(.truncated, "\(k) kept values cannot fit in the \(r.remaining) bytes left")
         }
         let indices = try SparseIndexCoding.read(from: &r, kept: k, count: n)
-        var values = [Float](repeating: 0, count: k)
-        for j in 0..<k {
-            let v: Float
-            switch format {
-            case .fp32: v = try r.readFloat("kept value \(j)")
-            case .fp16: v = HalfPrecision.float(fp16Bits: try r.readUInt16("kept value \(j)"))
-            }
-            guard v.isFinite else { throw CodecError(.nonFinite, "kept value \(j) is \(v)") }
-            values[j] = v
-        }
+        let values = try format.readValues(k, from: &r)
         try r.finish()
         return .sparse(count: n, indices: indices, values: values)
     }
