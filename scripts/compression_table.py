@@ -4,8 +4,8 @@
     python3 scripts/compression_table.py runs/compression > docs/EXPERIMENTS.md
 
 Reads OUT/seed-S/alpha-A/VARIANT/metrics.jsonl for every seed, α and variant found. For each α:
-a summary table (final, best and equal-time accuracy as mean ± standard deviation over seeds, bytes
-and virtual time per round); a time-to-target table (for each target accuracy, the first round at or
+a summary table (final accuracy, its mean over the last 5 rounds, best and equal-time accuracy, as
+mean ± standard deviation over seeds; bytes and virtual time per round); a time-to-target table (for each target accuracy, the first round at or
 above it and the cumulative uplink bytes, total bytes and virtual time by then, means over the seeds
 that reached it, with the virtual-time speed-up over uncompressed FedAvg and over uniform Top-K 1 %
 with error feedback, the baseline the BCRS/OPWA paper compares against, as the geometric mean of
@@ -106,21 +106,22 @@ def alpha_section(alpha, runs):
     rounds = max(len(rows) for by_seed in runs.values() for rows in by_seed.values())
     budget = min(rows[-1]["virtual_time_s"] for by_seed in runs.values() for rows in by_seed.values())
     print(f"## Dirichlet α = {alpha} ({rounds} rounds, seeds {', '.join(map(str, seeds))})\n")
-    print(f"| Method | runs | final acc | best acc | acc at {budget:,.0f} virtual s | uplink MB/round "
+    print(f"| Method | runs | final acc | mean of last 5 | best acc | acc at {budget:,.0f} virtual s | uplink MB/round "
           "| downlink MB/round | mean round (virtual s) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key, label in VARIANTS:
         by_seed = runs.get(key)
         if not by_seed:
             continue
         all_rows = list(by_seed.values())
         final = [accuracies(r)[-1] for r in all_rows]
+        last5 = [statistics.mean(accuracies(r)[-5:]) for r in all_rows]
         best = [max(accuracies(r)) for r in all_rows]
         at = [accuracy_at(r, budget) for r in all_rows]
         up = statistics.mean(sum(x["bytes_up"] for x in r) / len(r) for r in all_rows)
         down = statistics.mean(sum(x["bytes_down"] for x in r) / len(r) for r in all_rows)
         vt = statistics.mean(r[-1]["virtual_time_s"] / len(r) for r in all_rows)
-        print(f"| {label} | {len(all_rows)} | {mean_sd(final)} | {mean_sd(best)} | {mean_sd(at)} | {mb(up)} | "
+        print(f"| {label} | {len(all_rows)} | {mean_sd(final)} | {mean_sd(last5)} | {mean_sd(best)} | {mean_sd(at)} | {mb(up)} | "
               f"{mb(down)} | {vt:.1f} |")
     print()
 
