@@ -34,14 +34,21 @@ enum HalfPrecisionPayload {
         try r.finish()
         var out = [Float](repeating: 0, count: header.count)
         payload.withUnsafeBytes { raw in
-            out.withUnsafeMutableBufferPointer { dst in
-                for i in 0..<dst.count {
-                    let bits = UInt16(
-                        littleEndian: raw.loadUnaligned(fromByteOffset: start + 2 * i, as: UInt16.self))
-                    dst[i] = fromBits(bits)
-                }
+            out.withUnsafeMutableBufferPointer {
+                widen(UnsafeRawBufferPointer(rebasing: raw[start...]), into: $0, fromBits: fromBits)
             }
         }
         return out
+    }
+
+    /// Converts the little-endian 16-bit patterns at the start of `raw` into `dst` (one per element).
+    @inline(__always)
+    static func widen(
+        _ raw: UnsafeRawBufferPointer, into dst: UnsafeMutableBufferPointer<Float>, fromBits: (UInt16) -> Float
+    ) {
+        precondition(raw.count >= 2 * dst.count)
+        for i in 0..<dst.count {
+            dst[i] = fromBits(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+        }
     }
 }

@@ -1,3 +1,5 @@
+import FedTensor
+
 /// How a sparse codec stores its kept values.
 public enum SparseValueFormat: UInt8, Sendable, CaseIterable {
     /// 4 bytes per value, lossless.
@@ -18,18 +20,12 @@ extension SparseValueFormat {
             case .fp32:
                 try r.readFloats(k, into: out, "the kept values")
             case .fp16:
-                let bytes = try r.readBytes(2 * k, "the kept values")
-                bytes.withUnsafeBytes { raw in
-                    for j in 0..<k {
-                        out[j] = HalfPrecision.float(
-                            fp16Bits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * j, as: UInt16.self)))
-                    }
+                try r.readBytes(2 * k, "the kept values").withUnsafeBytes {
+                    HalfPrecisionPayload.widen($0, into: out, fromBits: HalfPrecision.float(fp16Bits:))
                 }
             }
-            // One pass without a branch per value; the offending index is looked up only on failure.
-            var allFinite = true
-            for v in out { allFinite = allFinite && v.isFinite }
-            if !allFinite, let j = out.firstIndex(where: { !$0.isFinite }) {
+            // The offending index is looked up only on failure.
+            if !VectorKernels.allFinite(UnsafeBufferPointer(out)), let j = out.firstIndex(where: { !$0.isFinite }) {
                 throw CodecError(.nonFinite, "kept value \(j) is \(out[j])")
             }
         }

@@ -110,7 +110,7 @@ final class ClientWorker: @unchecked Sendable {
         var coverage: [UInt32]?
         if let uplink {
             // A non-finite update never reaches the codec, so it cannot poison the error-feedback memory.
-            if delta.withUnsafeBufferPointer({ allFinite($0) }) {
+            if delta.withUnsafeBufferPointer({ VectorKernels.allFinite($0) }) {
                 do {
                     (bytes, coverage) = try delta.withUnsafeBufferPointer { try uplink.send($0, into: received) }
                 } catch {

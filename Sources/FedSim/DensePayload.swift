@@ -1,3 +1,5 @@
+import FedTensor
+
 /// The uncompressed wire format of a model or an update: a 16-byte header (magic `FSD1`,
 /// format version, element count) followed by little-endian float32 values. Its size is what the
 /// virtual clock and the byte metrics count.
@@ -47,26 +49,9 @@ public enum DensePayload {
             }
             #endif
         }
-        let finite = allFinite(UnsafeBufferPointer(values))
+        let finite = VectorKernels.allFinite(UnsafeBufferPointer(values))
         guard finite else { throw PayloadError("payload contains NaN or infinite values") }
     }
-}
-
-/// Whether no element is NaN or ±Inf: `x − x` is 0 exactly for finite `x`.
-func allFinite(_ v: UnsafeBufferPointer<Float>) -> Bool {
-    var acc = SIMD8<Float>(repeating: 0)
-    var i = 0
-    while i + 8 <= v.count {
-        let x = UnsafeRawPointer(v.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self)
-        acc += x - x
-        i += 8
-    }
-    var tail: Float = 0
-    while i < v.count {
-        tail += v[i] - v[i]
-        i += 1
-    }
-    return acc.sum() == 0 && tail == 0 && (acc - acc) == .zero
 }
 
 /// A malformed or hostile payload.

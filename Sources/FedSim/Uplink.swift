@@ -1,4 +1,5 @@
 import FedCompress
+import FedTensor
 
 /// What the simulator keeps for one client between rounds when updates are compressed: the
 /// client's error-feedback memory and, for EF21, the server's copy of the client's estimate g
@@ -41,7 +42,7 @@ struct Uplink: @unchecked Sendable {
         }
         // Lossless and half-precision codecs carry NaN and infinity through (fp16 overflows to
         // infinity above 65,504): the server never aggregates a non-finite update.
-        guard allFinite(UnsafeBufferPointer(received)) else {
+        guard VectorKernels.allFinite(UnsafeBufferPointer(received)) else {
             throw PayloadError("decoded update contains NaN or infinite values")
         }
         if case .ef21 = feedback {

@@ -79,4 +79,21 @@ public enum VectorKernels {
             i += 1
         }
     }
+
+    /// Whether no element is NaN or ±Inf: `x − x` is 0 exactly for finite `x`.
+    public static func allFinite(_ v: UnsafeBufferPointer<Float>) -> Bool {
+        var acc = V(repeating: 0)
+        var i = 0
+        while i + 8 <= v.count {
+            let x = UnsafeRawPointer(v.baseAddress! + i).loadUnaligned(as: V.self)
+            acc += x - x
+            i += 8
+        }
+        var tail: Float = 0
+        while i < v.count {
+            tail += v[i] - v[i]
+            i += 1
+        }
+        return acc.sum() == 0 && tail == 0 && (acc - acc) == .zero
+    }
 }
