@@ -26,9 +26,12 @@ demo-central: build
 	$(BIN) eval --model cnn --weights $(RUNS)/cnn-fmnist.safetensors --threads 2
 
 # Tests run in an optimized build: the numeric tests and the real-data training test are slow in debug.
+# The suite runs twice: on the default backend (oneDNN where it is built in), then forced to
+# OpenBLAS, the fallback for machines without oneDNN. Tests that compare backends run in both.
 test: deps
 	$(SWIFT) build -c release -j $(JOBS) --build-tests -Xswiftc -enable-testing
 	$(SWIFT) test -c release -j $(JOBS) --skip-build -Xswiftc -enable-testing
+	FEDSWIFT_BACKEND=openblas $(SWIFT) test -c release -j $(JOBS) --skip-build -Xswiftc -enable-testing
 
 bench: build
 	$(BIN) bench train --model cnn --batch-size 32 --threads 1

@@ -1,4 +1,5 @@
 // swift-tools-version: 6.0
+import Foundation
 import PackageDescription
 
 // MARK: - Implementation details
@@ -9,6 +10,21 @@ let swiftSettings: [SwiftSetting] = [
     // Hot loops run on unsafe pointers; exclusivity checks there cost without protecting anything.
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
+
+/// oneDNN is compiled in where its headers are (`scripts/install-deps.sh` installs Debian's
+/// `libdnnl-dev` on x86-64 Linux); `FEDSWIFT_NO_ONEDNN=1` builds the OpenBLAS-only engine.
+let withOneDNN =
+    FileManager.default.fileExists(atPath: "/usr/include/oneapi/dnnl/dnnl.h")
+    && ProcessInfo.processInfo.environment["FEDSWIFT_NO_ONEDNN"] == nil
+
+let oneDNNTargets: [Target] =
+    withOneDNN
+    ? [
+        .target(
+            name: "CDNNL",
+            linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]
+        )
+    ] : []
 
 // MARK: - Public API
 
@@ -39,7 +55,8 @@ let package = Package(
         ),
         .target(
             name: "FedTensor",
-            dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))],
+            dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))]
+                + (withOneDNN ? [.target(name: "CDNNL", condition: .when(platforms: [.linux]))] : []),
             swiftSettings: swiftSettings
         ),
         .target(name: "FedNN", dependencies: ["FedTensor"], swiftSettings: swiftSettings),
@@ -74,5 +91,5 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FedCoreTests", dependencies: ["FedCore", "FedNN", "FedData", "FedTensor"], swiftSettings: swiftSettings),
-    ]
+    ] + oneDNNTargets
 )

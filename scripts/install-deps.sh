@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs what FedSwift needs from Debian, idempotently: OpenBLAS, pkg-config, zlib and the
-# Fashion-MNIST dataset. Runs `apt-get update` only when a package cannot be found otherwise.
+# Installs what FedSwift needs from Debian, idempotently: OpenBLAS, oneDNN (x86-64 only; elsewhere
+# the engine runs on OpenBLAS), pkg-config, zlib and the Fashion-MNIST dataset. Runs
+# `apt-get update` only when a package cannot be found otherwise.
 set -euo pipefail
+pkgs=(libopenblas-dev pkg-config zlib1g-dev dataset-fashion-mnist)
+[ "$(uname -m)" = x86_64 ] && pkgs+=(libdnnl-dev)
 need=()
-for pkg in libopenblas-dev pkg-config zlib1g-dev dataset-fashion-mnist; do
+for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -3,7 +3,9 @@ import FedTensor
 /// 2-D convolution over NCHW input; weight `[out, in, kh, kw]`, bias `[out]` as in
 /// `torch.nn.Conv2d` (groups = 1, dilation = 1).
 ///
-/// Each pass works through the mini-batch in chunks of samples whose im2col matrix
+/// Under the oneDNN backend every pass runs oneDNN's direct kernels (`DirectConvolution`, made
+/// once per batch shape and thread count). Otherwise, and for shapes oneDNN has no kernel for,
+/// each pass works through the mini-batch in chunks of samples whose im2col matrix
 /// (`[in·kh·kw, chunk·OH·OW]`) fits in the L2 cache, with one `sgemm` per chunk: a large
 /// convolution runs one sample at a time and writes its GEMM straight into the NCHW output, a
 /// small one batches many samples into one wider GEMM. Backward recomputes the im2col of each
@@ -25,6 +27,10 @@ public final class Conv2d: Layer {
     private var workspaces: [Workspace] = []
     private var output = Tensor(shape: [0])
     private var inputGrad = Tensor(shape: [0])
+    /// oneDNN primitives per configuration (nil: oneDNN has none, use im2col), and the ones the
+    /// last training forward ran.
+    private var directKernels: [DirectConvolution.Configuration: DirectConvolution?] = [:]
+    private var directForward: DirectConvolution?
 
     /// Floats of im2col per chunk: about half of a 1 MiB L2 cache.
     static let chunkBudget = 160 * 1024
@@ -148,12 +154,46 @@ public final class Conv2d: Layer {
         return (chunk, chunks, workers)
     }
 
+    /// Whether the last forward ran oneDNN's kernels (tests check the path they meant to).
+    var usesDirectKernels: Bool { lastForwardWasDirect }
+    private var lastForwardWasDirect = false
+
+    /// The oneDNN primitives for this batch, made on first use, when oneDNN is the backend.
+    private func directKernel(batch: Int, _ g: ConvGeometry, training: Bool) -> DirectConvolution? {
+        guard ComputeBackend.current == .onednn else { return nil }
+        let configuration = DirectConvolution.Configuration(
+            geometry: g, batch: batch, outChannels: outChannels, hasBias: hasBias, inference: !training,
+            threads: ComputeThreads.count)
+        if let kernel = directKernels[configuration] { return kernel }
+        // Training, evaluation and a short last batch need a few; a layer fed ever-new shapes starts over.
+        if directKernels.count >= 8 { directKernels.removeAll() }
+        let kernel = DirectConvolution(configuration)
+        directKernels[configuration] = kernel
+        return kernel
+    }
+
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         if geometry?.height != x.shape[2] || geometry?.width != x.shape[3] {
             geometry = makeGeometry(x.shape)
         }
         let g = geometry!
         let n = x.shape[0]
+        directForward = nil
+        lastForwardWasDirect = false
+        if let kernel = directKernel(batch: n, g, training: training) {
+            lastForwardWasDirect = true
+            output.prepareForOverwrite(shape: [n, outChannels, g.outHeight, g.outWidth])
+            x.withUnsafeBufferPointer { xp in
+                output.withUnsafeMutableBufferPointer { op in
+                    kernel.forward(
+                        input: xp.baseAddress!, weight: weight, bias: bias.map { UnsafePointer($0) },
+                        output: op.baseAddress!)
+                }
+            }
+            input = training ? x : nil
+            directForward = training ? kernel : nil
+            return output
+        }
         let (chunk, chunks, _) = plan(batch: n, g)
         output.prepareForOverwrite(shape: [n, outChannels, g.outHeight, g.outWidth])
         let (p, k, cout) = (g.outPixels, g.columnRows, outChannels)
@@ -207,14 +247,27 @@ public final class Conv2d: Layer {
         guard let x = input, let g = geometry else { preconditionFailure("Conv2d.backward without a training forward") }
         input = nil
         let n = x.shape[0]
-        let (chunk, chunks, workers) = plan(batch: n, g)
-        let (p, k, cout) = (g.outPixels, g.columnRows, outChannels)
-        let sampleSize = inChannels * g.height * g.width
         let computeParameters = !isFrozen
         if needsInputGradient { inputGrad.prepareForOverwrite(shape: x.shape) }
         let dxBase: UnsafeMutablePointer<Float>? =
             needsInputGradient ? inputGrad.withUnsafeMutableBufferPointer { $0.baseAddress! } : nil
+        let direct = directForward
+        directForward = nil
         guard computeParameters || needsInputGradient else { return noGradient }
+        if let kernel = direct {
+            x.withUnsafeBufferPointer { xp in
+                dy.withUnsafeBufferPointer { dyp in
+                    kernel.backward(
+                        input: xp.baseAddress!, weight: weight, outputGradient: dyp.baseAddress!, inputGradient: dxBase,
+                        weightGradient: computeParameters ? weightGrad : nil,
+                        biasGradient: computeParameters ? biasGrad : nil)
+                }
+            }
+            return needsInputGradient ? inputGrad : noGradient
+        }
+        let (chunk, chunks, workers) = plan(batch: n, g)
+        let (p, k, cout) = (g.outPixels, g.columnRows, outChannels)
+        let sampleSize = inChannels * g.height * g.width
         let (w, wGrad, bGrad) = (weight!, weightGrad!, biasGrad)
         let ws = workspaces
         let hasBias = self.hasBias

@@ -3,9 +3,12 @@ import Accelerate
 #else
 import CBLAS
 #endif
+#if canImport(CDNNL)
+import CDNNL
+#endif
 
-/// Single-precision BLAS calls the engine uses, row-major. OpenBLAS on Linux, Accelerate's
-/// identical CBLAS API on Apple platforms.
+/// Single-precision BLAS calls the engine uses, row-major, through the current `ComputeBackend`:
+/// oneDNN's `dnnl_sgemm`, OpenBLAS, or Accelerate's identical CBLAS API on Apple platforms.
 public enum BLAS {
     /// Whether a matrix operand is used as stored or transposed.
     public enum Transpose: Sendable {
@@ -16,15 +19,33 @@ public enum BLAS {
     }
 
     /// `C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C`, all row-major with leading
-    /// dimensions `lda`, `ldb`, `ldc`.
-    @inlinable
+    /// dimensions `lda`, `ldb`, `ldc`, on one thread.
     public static func sgemm(
         _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        sgemm(
+            transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
+            threads: 1)
+    }
+
+    private static func sgemm(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
+    ) {
         precondition(m >= 0 && n >= 0 && k >= 0)
         if m == 0 || n == 0 { return }
+        #if canImport(CDNNL)
+        if ComputeBackend.current == .onednn {
+            let status = fs_dnnl_sgemm(
+                Int32(threads), transA == .none ? 0 : 1, transB == .none ? 0 : 1, Int64(m), Int64(n), Int64(k), alpha,
+                a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
+            precondition(status == 0, "dnnl_sgemm failed: \(String(cString: fs_dnnl_status_string(status)))")
+            return
+        }
+        #endif
         _ = singleThreadedLibrary
         cblas_sgemm(
             CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
@@ -49,9 +70,9 @@ public enum BLAS {
         setLibraryThreads(1)
     }
 
-    /// `sgemm` split over `ComputeThreads.count` workers along the larger of `m` and `n` when the
-    /// product is large enough to be worth it; each worker computes a disjoint block of `C`, so
-    /// the result is the same as a single call.
+    /// `sgemm` on `ComputeThreads.count` threads when the product is large enough to be worth
+    /// it. oneDNN splits the work itself; with OpenBLAS each worker computes a disjoint block of
+    /// `C` along the larger of `m` and `n`, so the result is the same as a single call.
     public static func sgemmParallel(
         _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -60,6 +81,11 @@ public enum BLAS {
         let threads = ComputeThreads.count
         if threads == 1 || m * n * k < 1 << 20 {
             return sgemm(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
+        if ComputeBackend.current == .onednn {
+            return sgemm(
+                transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c,
+                ldc: ldc, threads: threads)
         }
         if n >= m {
             // Column blocks of C (multiples of 16 keep the GEMM micro-kernel panels whole).
@@ -101,14 +127,9 @@ public enum BLAS {
         #endif
     }
 
-    /// Name of the BLAS backend and the kernel it selected for this CPU.
+    /// Name of the current backend, its version and the kernels it selected for this CPU.
     public static var backendDescription: String {
-        #if canImport(Accelerate)
-        return "Accelerate"
-        #else
-        let config = String(cString: openblas_get_config())
-        let core = String(cString: openblas_get_corename())
-        return "OpenBLAS \(config) core=\(core)"
-        #endif
+        let backend = ComputeBackend.current
+        return "\(backend) \(backend.version) isa=\(backend.isa)"
     }
 }

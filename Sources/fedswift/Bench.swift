@@ -3,9 +3,10 @@ import FedCore
 import FedData
 import FedNN
 import FedTensor
+import Foundation
 
 extension FedSwiftCommand {
-    /// Throughput benchmarks, comparable with `shared/bench/torch_train_bench.py`.
+    /// Throughput benchmarks, comparable with `benchmarks/torch_train_bench.py`.
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure training, inference and codec throughput.", subcommands: [BenchTrain.self, BenchInfer.self, BenchCodec.self])
@@ -28,7 +29,7 @@ extension FedSwiftCommand {
         }
 
         func run() throws {
-            BLAS.setThreads(common.threads)
+            try common.configureCompute()
             let train = try common.loadData().train
             let model = try ModelZoo.make(common.model, seed: 0)
             let trainer = Trainer(model: model, optimizer: SGD(learningRate: 0.01))
@@ -46,7 +47,7 @@ extension FedSwiftCommand {
             let start = clock.now
             for i in 0..<steps { try step(i) }
             let seconds = (clock.now - start).seconds
-            report(
+            try report(
                 json: json, mode: "train", model: common.model, batchSize: bs, threads: common.threads,
                 samples: steps * bs, seconds: seconds)
         }
@@ -67,7 +68,7 @@ extension FedSwiftCommand {
         }
 
         func run() throws {
-            BLAS.setThreads(common.threads)
+            try common.configureCompute()
             let test = try common.loadData().test
             let model = try ModelZoo.make(common.model, seed: 0)
             var images = Tensor(shape: [0])
@@ -86,22 +87,25 @@ extension FedSwiftCommand {
                 if pass > 0 { times.append((clock.now - start).seconds) }
             }
             let median = times.sorted()[1]
-            report(
+            try report(
                 json: json, mode: "infer", model: common.model, batchSize: batchSize, threads: common.threads,
                 samples: test.count, seconds: median)
         }
     }
 }
 
-private func report(json: Bool, mode: String, model: String, batchSize: Int, threads: Int, samples: Int, seconds: Double) {
+private func report(json: Bool, mode: String, model: String, batchSize: Int, threads: Int, samples: Int, seconds: Double) throws {
     let rate = Double(samples) / seconds
+    let backend = ComputeBackend.current
     if json {
-        let blas = String(BLAS.backendDescription.map { $0 == "\"" ? "'" : $0 })
-        print(
-            "{\"impl\": \"fedswift\", \"mode\": \"\(mode)\", \"model\": \"\(model)\", \"batch_size\": \(batchSize), "
-                + "\"threads\": \(threads), \"samples\": \(samples), \"seconds\": \(seconds), "
-                + "\"samples_per_second\": \(rate), \"blas\": \"\(blas)\"}")
+        try printJSON([
+            "impl": "fedswift", "mode": mode, "model": model, "batch_size": batchSize, "threads": threads,
+            "samples": samples, "seconds": seconds, "samples_per_second": rate, "backend": backend.rawValue,
+            "backend_version": backend.version, "isa": backend.isa, "cpu": FedSwiftCommand.Info.cpuModel(),
+        ])
     } else {
-        print("\(mode) \(model) batch \(batchSize), \(threads) thread(s): \(fmt(rate, 0)) samples/s (\(samples) samples in \(fmt(seconds, 3)) s)")
+        print(
+            "\(mode) \(model) batch \(batchSize), \(threads) thread(s), \(backend) (\(backend.isa)): \(fmt(rate, 0)) samples/s "
+                + "(\(samples) samples in \(fmt(seconds, 3)) s)")
     }
 }

@@ -14,8 +14,16 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Directory of the Fashion-MNIST IDX files (default: $FEDSWIFT_FMNIST_DIR or \(FashionMNIST.defaultDirectory)).")
     var dataDir: String?
 
-    @Option(help: "BLAS threads.")
+    @Option(help: "Compute threads (kernels and the per-sample loops around them).")
     var threads = 1
+
+    @OptionGroup var compute: BackendOptions
+
+    /// Applies `--backend` and `--threads`.
+    func configureCompute() throws {
+        try compute.apply()
+        BLAS.setThreads(threads)
+    }
 
     func validateCommon() throws {
         guard ModelZoo.names.contains(model) else {

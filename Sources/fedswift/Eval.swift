@@ -19,7 +19,7 @@ extension FedSwiftCommand {
         }
 
         func run() throws {
-            BLAS.setThreads(common.threads)
+            try common.configureCompute()
             let model = try loadModel(common.model, weights: weights)
             let test = try common.loadData().test
             let stats = try Trainer.evaluate(model, on: test, batchSize: batchSize)

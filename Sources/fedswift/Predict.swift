@@ -20,7 +20,7 @@ extension FedSwiftCommand {
         }
 
         func run() throws {
-            BLAS.setThreads(common.threads)
+            try common.configureCompute()
             let model = try loadModel(common.model, weights: weights)
             let test = try common.loadData().test
             var images = Tensor(shape: [0])

@@ -17,8 +17,10 @@ extension FedSwiftCommand {
         @Option(name: .customLong("set"), help: "Override a key, e.g. --set rounds=20 --set local.lr=0.05 (repeatable).")
         var overrides: [String] = []
         @Option(help: "Output directory (default: runs/<name>).") var out: String?
+        @OptionGroup var compute: BackendOptions
 
         func run() throws {
+            try compute.apply()
             let config: ExperimentConfig
             do {
                 config = try ExperimentConfig.load(path: experiment, overrides: overrides)
@@ -31,7 +33,7 @@ extension FedSwiftCommand {
             print(
                 "\(config.name): \(config.model) (\(sim.model.parameterCount) parameters), \(config.strategy), "
                     + "\(config.partition.clients) clients (\(config.partition.scheme)), \(config.clientsPerRound) per round, "
-                    + "\(config.rounds) rounds, \(config.workers) workers, seed \(config.seed)")
+                    + "\(config.rounds) rounds, \(config.workers) workers, seed \(config.seed), \(ComputeBackend.current) backend")
             let rows = try sim.run { row in
                 dir.append(row)
                 let acc = row.testAccuracy.map { fmt($0, 4) } ?? "-"

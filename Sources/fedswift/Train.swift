@@ -41,7 +41,7 @@ extension FedSwiftCommand {
         }
 
         func run() throws {
-            BLAS.setThreads(common.threads)
+            try common.configureCompute()
             let data = try common.loadData()
             let model = try ModelZoo.make(common.model, seed: seed)
             let opt: any Optimizer =

@@ -5,6 +5,7 @@ import Testing
 
 /// Forward and backward passes against values PyTorch 2.15 computed (`scripts/make_golden.py`
 /// wrote `Fixtures/golden.safetensors`): same weights and inputs, same outputs and gradients.
+/// Layers that run GEMM or convolution kernels are checked under every compiled-in backend.
 @Suite struct GoldenFixtureTests {
     static let fixturePath: String = {
         let file = "\(#filePath)"
@@ -57,7 +58,12 @@ import Testing
         }
     }
 
-    @Test func tinyCNNLogitsLossAndGradients() throws {
+    @Test(arguments: ComputeBackend.available)
+    func tinyCNNLogitsLossAndGradients(backend: ComputeBackend) throws {
+        try ComputeBackend.with(backend) { try tinyCNN() }
+    }
+
+    func tinyCNN() throws {
         let net = Sequential([
             ("conv1", Conv2d(1, 4, kernelSize: 5, padding: 2)), ("relu1", ReLU()), ("pool1", MaxPool2d(2)),
             ("conv2", Conv2d(4, 8, kernelSize: 5, padding: 2)), ("relu2", ReLU()), ("pool2", MaxPool2d(2)),
@@ -80,9 +86,22 @@ import Testing
         }
     }
 
-    @Test func linear() throws { try check("linear", Linear(7, 5)) }
-    @Test func convStride2Pad1() throws { try check("conv_s2p1", Conv2d(3, 5, kernelSize: 3, stride: 2, padding: 1)) }
-    @Test func convStride1Pad0() throws { try check("conv_s1p0", Conv2d(2, 4, kernelSize: 3)) }
+    @Test(arguments: ComputeBackend.available)
+    func linear(backend: ComputeBackend) throws {
+        try ComputeBackend.with(backend) { try check("linear", Linear(7, 5)) }
+    }
+
+    @Test(arguments: ComputeBackend.available)
+    func convStride2Pad1(backend: ComputeBackend) throws {
+        try ComputeBackend.with(backend) {
+            try check("conv_s2p1", Conv2d(3, 5, kernelSize: 3, stride: 2, padding: 1))
+        }
+    }
+
+    @Test(arguments: ComputeBackend.available)
+    func convStride1Pad0(backend: ComputeBackend) throws {
+        try ComputeBackend.with(backend) { try check("conv_s1p0", Conv2d(2, 4, kernelSize: 3)) }
+    }
     @Test func maxPool2() throws { try check("maxpool2", MaxPool2d(2)) }
     @Test func maxPool3Stride2() throws { try check("maxpool3s2", MaxPool2d(3, stride: 2)) }
     @Test func maxPoolTiesGoToTheFirstMaximum() throws {
