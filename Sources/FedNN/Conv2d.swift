@@ -4,7 +4,9 @@ import FedTensor
 /// `torch.nn.Conv2d` (groups = 1, dilation = 1).
 ///
 /// Under the oneDNN backend every pass runs oneDNN's direct kernels (`DirectConvolution`, made
-/// once per batch shape and thread count). Otherwise, and for shapes oneDNN has no kernel for,
+/// once per sub-batch size and thread count): a batch runs as sub-batches whose sizes are powers
+/// of two (32 as one, 100 as 64 + 32 + 4), so the odd last batches of federated clients reuse a
+/// few primitives instead of compiling and holding one per size. Otherwise, and for shapes oneDNN has no kernel for,
 /// each pass works through the mini-batch in chunks of samples whose im2col matrix
 /// (`[in·kh·kw, chunk·OH·OW]`) fits in the L2 cache, with one `sgemm` per chunk: a large
 /// convolution runs one sample at a time and writes its GEMM straight into the NCHW output, a
@@ -27,10 +29,10 @@ public final class Conv2d: Layer {
     private var workspaces: [Workspace] = []
     private var output = Tensor(shape: [0])
     private var inputGrad = Tensor(shape: [0])
-    /// oneDNN primitives per configuration (nil: oneDNN has none, use im2col), and the ones the
-    /// last training forward ran.
+    /// oneDNN primitives per configuration (nil: oneDNN has none, use im2col), and the sub-batches
+    /// (first sample, kernel) the last training forward ran.
     private var directKernels: [DirectConvolution.Configuration: DirectConvolution?] = [:]
-    private var directForward: DirectConvolution?
+    private var directForward: [(start: Int, kernel: DirectConvolution)] = []
 
     /// Floats of im2col per chunk: about half of a 1 MiB L2 cache.
     static let chunkBudget = 160 * 1024
@@ -158,18 +160,35 @@ public final class Conv2d: Layer {
     var usesDirectKernels: Bool { lastForwardWasDirect }
     private var lastForwardWasDirect = false
 
-    /// The oneDNN primitives for this batch, made on first use, when oneDNN is the backend.
-    private func directKernel(batch: Int, _ g: ConvGeometry, training: Bool) -> DirectConvolution? {
+    /// Largest sub-batch one primitive runs.
+    static let directBatchLimit = 64
+
+    /// The sub-batches of a batch of `n` and their oneDNN primitives (made on first use), or nil
+    /// when oneDNN is not the backend or lacks a kernel for one of them.
+    private func directPlan(batch n: Int, _ g: ConvGeometry, training: Bool) -> [(start: Int, kernel: DirectConvolution)]? {
         guard ComputeBackend.current == .onednn else { return nil }
-        let configuration = DirectConvolution.Configuration(
-            geometry: g, batch: batch, outChannels: outChannels, hasBias: hasBias, inference: !training,
-            threads: ComputeThreads.count)
-        if let kernel = directKernels[configuration] { return kernel }
-        // Training, evaluation and a short last batch need a few; a layer fed ever-new shapes starts over.
-        if directKernels.count >= 8 { directKernels.removeAll() }
-        let kernel = DirectConvolution(configuration)
-        directKernels[configuration] = kernel
-        return kernel
+        var plan: [(start: Int, kernel: DirectConvolution)] = []
+        var start = 0
+        while start < n {
+            var size = Self.directBatchLimit
+            while size > n - start { size /= 2 }
+            let configuration = DirectConvolution.Configuration(
+                geometry: g, batch: size, outChannels: outChannels, hasBias: hasBias, inference: !training,
+                threads: ComputeThreads.count)
+            let kernel: DirectConvolution?
+            if let cached = directKernels[configuration] {
+                kernel = cached
+            } else {
+                // Powers of two for training and evaluation fill at most 14; new input sizes start over.
+                if directKernels.count >= 16 { directKernels.removeAll() }
+                kernel = DirectConvolution(configuration)
+                directKernels[configuration] = kernel
+            }
+            guard let kernel else { return nil }
+            plan.append((start, kernel))
+            start += size
+        }
+        return plan
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
@@ -178,20 +197,23 @@ public final class Conv2d: Layer {
         }
         let g = geometry!
         let n = x.shape[0]
-        directForward = nil
+        directForward = []
         lastForwardWasDirect = false
-        if let kernel = directKernel(batch: n, g, training: training) {
+        if let plan = directPlan(batch: n, g, training: training) {
             lastForwardWasDirect = true
             output.prepareForOverwrite(shape: [n, outChannels, g.outHeight, g.outWidth])
+            let (inSample, outSample) = (inChannels * g.height * g.width, outChannels * g.outPixels)
             x.withUnsafeBufferPointer { xp in
                 output.withUnsafeMutableBufferPointer { op in
-                    kernel.forward(
-                        input: xp.baseAddress!, weight: weight, bias: bias.map { UnsafePointer($0) },
-                        output: op.baseAddress!)
+                    for (start, kernel) in plan {
+                        kernel.forward(
+                            input: xp.baseAddress! + start * inSample, weight: weight, bias: bias.map { UnsafePointer($0) },
+                            output: op.baseAddress! + start * outSample)
+                    }
                 }
             }
             input = training ? x : nil
-            directForward = training ? kernel : nil
+            if training { directForward = plan }
             return output
         }
         let (chunk, chunks, _) = plan(batch: n, g)
@@ -252,15 +274,20 @@ public final class Conv2d: Layer {
         let dxBase: UnsafeMutablePointer<Float>? =
             needsInputGradient ? inputGrad.withUnsafeMutableBufferPointer { $0.baseAddress! } : nil
         let direct = directForward
-        directForward = nil
+        directForward = []
         guard computeParameters || needsInputGradient else { return noGradient }
-        if let kernel = direct {
+        if !direct.isEmpty {
+            let (inSample, outSample) = (inChannels * g.height * g.width, outChannels * g.outPixels)
             x.withUnsafeBufferPointer { xp in
                 dy.withUnsafeBufferPointer { dyp in
-                    kernel.backward(
-                        input: xp.baseAddress!, weight: weight, outputGradient: dyp.baseAddress!, inputGradient: dxBase,
-                        weightGradient: computeParameters ? weightGrad : nil,
-                        biasGradient: computeParameters ? biasGrad : nil)
+                    for (start, kernel) in direct {
+                        kernel.backward(
+                            input: xp.baseAddress! + start * inSample, weight: weight,
+                            outputGradient: dyp.baseAddress! + start * outSample,
+                            inputGradient: dxBase.map { $0 + start * inSample },
+                            weightGradient: computeParameters ? weightGrad : nil,
+                            biasGradient: computeParameters ? biasGrad : nil)
+                    }
                 }
             }
             return needsInputGradient ? inputGrad : noGradient

@@ -94,6 +94,10 @@ public final class MaxPool2d: Layer {
                 }
                 continue
             }
+            if ow >= 4 {
+                pool2x2Narrow(r0, r1, dst + i * ow, arg + i * ow, base: base, w: w, ow: ow)
+                continue
+            }
             for j in 0..<ow {
                 var best = r0[2 * j]
                 var idx = base + Int32(2 * j)
@@ -112,6 +116,38 @@ public final class MaxPool2d: Layer {
                 dst[i * ow + j] = best
                 arg[i * ow + j] = idx
             }
+        }
+    }
+
+    /// One output row of 4 to 7 windows (the CNN's second pooling layer has 7): `pool2x2`'s
+    /// scheme four windows at a time, the second group overlapping the first.
+    @inline(__always)
+    static func pool2x2Narrow(
+        _ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+        _ arg: UnsafeMutablePointer<Int32>, base: Int32, w: Int, ow: Int
+    ) {
+        typealias F = SIMD4<Float>
+        typealias I = SIMD4<Int32>
+        let lanes = I(0, 2, 4, 6)
+        var j0 = 0
+        while true {
+            let top = UnsafeRawPointer(r0 + 2 * j0).loadUnaligned(as: SIMD8<Float>.self)
+            let bottom = UnsafeRawPointer(r1 + 2 * j0).loadUnaligned(as: SIMD8<Float>.self)
+            let first = base + Int32(2 * j0)
+            var best: F = top.evenHalf
+            var idx = I(repeating: first) &+ lanes
+            @inline(__always) func consider(_ candidate: F, _ offset: Int) {
+                let take = (candidate .> best) .| (candidate .!= candidate)
+                best.replace(with: candidate, where: take)
+                idx.replace(with: I(repeating: first + Int32(offset)) &+ lanes, where: take)
+            }
+            consider(top.oddHalf, 1)
+            consider(bottom.evenHalf, w)
+            consider(bottom.oddHalf, w + 1)
+            UnsafeMutableRawPointer(dst + j0).storeBytes(of: best, as: F.self)
+            UnsafeMutableRawPointer(arg + j0).storeBytes(of: idx, as: I.self)
+            if j0 == ow - 4 { break }
+            j0 = ow - 4
         }
     }
 

@@ -35,10 +35,13 @@ public enum ModelZoo {
     /// The FedAvg paper's CNN: conv5×5 1→32 (same) + ReLU + maxpool 2, conv5×5 32→64 (same) +
     /// ReLU + maxpool 2, fc 3136→512 + ReLU, fc 512→10; 1,663,370 parameters named `conv1`,
     /// `conv2`, `fc1`, `fc2`.
+    ///
+    /// Each block pools before it rectifies: max pooling commutes with ReLU (both outputs and
+    /// gradients are identical, see `ModelTests`), and ReLU then touches a quarter of the values.
     public static func cnn(classes: Int = 10) -> any Layer {
         Sequential([
-            ("conv1", Conv2d(1, 32, kernelSize: 5, padding: 2)), ("relu1", ReLU()), ("pool1", MaxPool2d(2)),
-            ("conv2", Conv2d(32, 64, kernelSize: 5, padding: 2)), ("relu2", ReLU()), ("pool2", MaxPool2d(2)),
+            ("conv1", Conv2d(1, 32, kernelSize: 5, padding: 2)), ("pool1", MaxPool2d(2)), ("relu1", ReLU()),
+            ("conv2", Conv2d(32, 64, kernelSize: 5, padding: 2)), ("pool2", MaxPool2d(2)), ("relu2", ReLU()),
             ("flatten", Flatten()), ("fc1", Linear(7 * 7 * 64, 512)), ("relu3", ReLU()),
             ("fc2", Linear(512, classes)),
         ])

@@ -9,7 +9,7 @@ extension FedSwiftCommand {
     /// Throughput benchmarks, comparable with `benchmarks/torch_train_bench.py`.
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Measure training, inference and codec throughput.", subcommands: [BenchTrain.self, BenchInfer.self, BenchCodec.self])
+            abstract: "Measure training, inference and codec throughput.", subcommands: [BenchTrain.self, BenchInfer.self, BenchLayers.self, BenchCodec.self])
     }
 
     /// Training throughput: the same work as `torch_train_bench.py train`.

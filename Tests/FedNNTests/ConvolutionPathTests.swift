@@ -107,6 +107,8 @@ import Testing
         (6, 19, 3, 2, 0, [3, 6, 8, 9]),
         (2, 3, 4, 3, 2, [2, 2, 10, 7]),
         (20, 18, 3, 1, 1, [1, 20, 5, 5]),
+        // 70 = 64 + 4 + 2: sub-batches of three sizes under oneDNN.
+        (2, 3, 3, 1, 1, [70, 2, 6, 6]),
     ]
 
     @Test(arguments: ComputeBackend.available, 0..<edgeShapes.count)

@@ -32,6 +32,37 @@ import Testing
         #expect(!names.contains("layer1.0.shortcut.0.weight"))
     }
 
+    /// The zoo's CNN pools before it rectifies; that is the same function, with the same
+    /// gradients, as PyTorch's conv → ReLU → pool order, bit for bit.
+    @Test(arguments: ComputeBackend.available)
+    func cnnPoolingBeforeReLUEqualsTheReLUFirstOrder(backend: ComputeBackend) throws {
+        try ComputeBackend.with(backend) {
+            let zoo = try ModelZoo.make("cnn", seed: 3)
+            let reluFirst = try Model(
+                Sequential([
+                    ("conv1", Conv2d(1, 32, kernelSize: 5, padding: 2)), ("relu1", ReLU()), ("pool1", MaxPool2d(2)),
+                    ("conv2", Conv2d(32, 64, kernelSize: 5, padding: 2)), ("relu2", ReLU()), ("pool2", MaxPool2d(2)),
+                    ("flatten", Flatten()), ("fc1", Linear(7 * 7 * 64, 512)), ("relu3", ReLU()), ("fc2", Linear(512, 10)),
+                ]), inputShape: [1, 28, 28], seed: 3)
+            #expect(reluFirst.parameters.flatValues == zoo.parameters.flatValues)
+            // Ties and zeros: a quarter of the pixels are exactly 0, as in Fashion-MNIST's borders.
+            var x = randomTensor([3, 1, 28, 28], seed: 9)
+            x.withUnsafeMutableBufferPointer { p in for i in stride(from: 0, to: p.count, by: 4) { p[i] = 0 } }
+            let upstream = randomTensor([3, 10], seed: 10)
+            var outputs: [[Float]] = [], inputGradients: [[Float]] = [], gradients: [[Float]] = []
+            for model in [zoo, reluFirst] {
+                model.parameters.zeroGradients()
+                outputs.append(model.forward(x, training: true).scalars)
+                inputGradients.append(model.backwardWithInputGradient(upstream).scalars)
+                gradients.append(Array(model.parameters.gradients))
+            }
+            #expect(outputs[0] == outputs[1])
+            #expect(inputGradients[0] == inputGradients[1])
+            #expect(gradients[0] == gradients[1])
+            #expect(gradients[0].contains { $0 != 0 })
+        }
+    }
+
     @Test func unknownModelNamesTheChoices() {
         #expect {
             _ = try ModelZoo.make("vgg")
