@@ -4,7 +4,7 @@ and compare its logits with the logits FedSwift computed.
 
 Usage:
     /opt/fedswift-baseline/bin/python scripts/check_torch_interop.py MODEL.safetensors PREDICTIONS.safetensors \
-        [--model cnn|mlp] [--bench-dir /work/shared/bench] [--tol 1e-4]
+        [--model cnn|mlp] [--bench-dir benchmarks] [--tol 1e-4]
 
 MODEL.safetensors       state_dict exported by FedSwift (PyTorch names/layouts; loaded with strict=True).
                         cnn: conv1.weight [32,1,5,5], conv1.bias, conv2.weight [64,32,5,5], conv2.bias,
@@ -18,6 +18,7 @@ scale (max |torch logit|, floored at 1), their ratio (relative difference) and a
 Exit status: 0 if relative difference <= tol, 1 if it exceeds tol, 2 on load / shape errors.
 """
 import argparse
+import os
 import sys
 
 
@@ -26,7 +27,8 @@ def main(argv=None):
     ap.add_argument("model", help="MODEL.safetensors (state_dict)")
     ap.add_argument("predictions", help="PREDICTIONS.safetensors with 'input' and 'logits'")
     ap.add_argument("--model", dest="arch", choices=["cnn", "mlp"], default="cnn")
-    ap.add_argument("--bench-dir", default="/work/shared/bench", help="directory containing fmnist.py")
+    ap.add_argument("--bench-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks"),
+                    help="directory containing fmnist.py")
     ap.add_argument("--tol", type=float, default=1e-4, help="tolerance on max|diff| / logit scale")
     args = ap.parse_args(argv)
 

@@ -215,7 +215,7 @@ def codec_table(path):
     t = d.get("topk_vs_torch")
     if t:
         print(f"\nTop-K 1 % (k = {t['k']:,}) beside `torch.topk(x.abs(), k)` (PyTorch {t['torch_version']}, one")
-        print("thread, `../shared/bench/torch_train_bench.py topk`), alternating in one run: FedSwift")
+        print("thread, `benchmarks/torch_train_bench.py topk`), alternating in one run: FedSwift")
         print(f"{t['fedswift_seconds'] * 1e3:.2f} ms for the selection and the whole payload, torch.topk "
               f"{t['torch_seconds'] * 1e3:.2f} ms for the")
         print(f"selection alone: **{t['speedup']:.1f}× faster** (median of the per-pair ratios).\n")

@@ -1,4 +1,4 @@
-"""Flower (Ray simulation engine) FedAvg on Fashion-MNIST: the scale variant of ../shared/bench/flower_sim.py.
+"""Flower (Ray simulation engine) FedAvg on Fashion-MNIST: the scale variant of benchmarks/flower_sim.py.
 
 Same code as flower_sim.py with the experiment made a parameter (clients, clients per round, model, lr) so that
 FedSwift's experiments/fmnist-mlp-scale.yaml (1,000 clients, 100 per round, the 2NN, lr 0.05) can be run on Flower:

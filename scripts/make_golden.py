@@ -83,7 +83,7 @@ def reseed(case):
 
 
 def read_idx(path):
-    """Same minimal IDX reader as /work/shared/bench/fmnist.py (kept local: no numpy-only deps)."""
+    """Same minimal IDX reader as benchmarks/fmnist.py (kept local: no numpy-only deps)."""
     import gzip
     import struct
 
