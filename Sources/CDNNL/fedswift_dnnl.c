@@ -7,8 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* libgomp, which Debian's oneDNN is built against; declared here because clang ships no omp.h. */
+/* libgomp, which Debian's oneDNN is built against; declared here because clang ships no omp.h.
+ * GOMP_parallel is what gcc compiles `#pragma omp parallel` to. */
 extern void omp_set_num_threads(int);
+extern int omp_get_thread_num(void);
+extern int omp_get_num_threads(void);
+extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
 
 #define CHECK(call)                                                                                                    \
     do {                                                                                                               \
@@ -66,6 +70,27 @@ int fs_dnnl_sgemm(int threads, int trans_a, int trans_b, int64_t m, int64_t n, i
                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     omp_set_num_threads(threads);
     return (int)dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* MARK: - Parallel loops */
+
+typedef struct {
+    void *context;
+    void (*body)(void *, int, int);
+    int workers;
+} team_job;
+
+static void team_entry(void *data) {
+    const team_job *job = data;
+    /* The team can be smaller than asked (nested regions, limits): each thread takes every
+     * team-size-th worker, so every worker runs exactly once. */
+    int team = omp_get_num_threads();
+    for (int w = omp_get_thread_num(); w < job->workers; w += team) job->body(job->context, w, job->workers);
+}
+
+void fs_parallel(int workers, void *context, void (*body)(void *context, int worker, int workers)) {
+    team_job job = {context, body, workers};
+    GOMP_parallel(team_entry, &job, (unsigned)workers, 0);
 }
 
 /* MARK: - Primitives */

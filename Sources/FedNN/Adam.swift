@@ -54,13 +54,16 @@ public final class Adam: Optimizer {
         let g = parameters.gradients.baseAddress!
         m.withUnsafeMutableBufferPointer { mp in
             v.withUnsafeMutableBufferPointer { vp in
-                for range in parameters.trainableRanges {
-                    for i in range {
-                        p[i] *= decay
-                        let gi = g[i] + l2 * p[i]
-                        mp[i] = b1 * mp[i] + (1 - b1) * gi
-                        vp[i] = b2 * vp[i] + (1 - b2) * gi * gi
-                        p[i] -= stepSize * mp[i] / (vp[i].squareRoot() / c2Root + eps)
+                let (mb, vb) = (mp.baseAddress!, vp.baseAddress!)
+                for whole in parameters.trainableRanges {
+                    ComputeThreads.forEachPiece(of: whole) { range in
+                        for i in range {
+                            p[i] *= decay
+                            let gi = g[i] + l2 * p[i]
+                            mb[i] = b1 * mb[i] + (1 - b1) * gi
+                            vb[i] = b2 * vb[i] + (1 - b2) * gi * gi
+                            p[i] -= stepSize * mb[i] / (vb[i].squareRoot() / c2Root + eps)
+                        }
                     }
                 }
             }

@@ -82,7 +82,10 @@ public final class ParameterSet: @unchecked Sendable {
 
     /// Sets every gradient to zero.
     public func zeroGradients() {
-        gradients.update(repeating: 0)
+        let g = gradients
+        ComputeThreads.forEachPiece(of: 0..<g.count) { piece in
+            UnsafeMutableBufferPointer(rebasing: g[piece]).update(repeating: 0)
+        }
     }
 
     /// All values as one array (a copy).

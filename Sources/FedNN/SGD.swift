@@ -35,21 +35,24 @@ public final class SGD: Optimizer {
         let g = parameters.gradients.baseAddress!
         let first = !started
         buffer.withUnsafeMutableBufferPointer { bp in
-            for range in parameters.trainableRanges {
-                if mu == 0 {
-                    if wd == 0 {
-                        for i in range { p[i] -= lr * g[i] }
-                    } else {
-                        for i in range { p[i] -= lr * (g[i] + wd * p[i]) }
+            let b = bp.baseAddress
+            for whole in parameters.trainableRanges {
+                ComputeThreads.forEachPiece(of: whole) { range in
+                    if mu == 0 {
+                        if wd == 0 {
+                            for i in range { p[i] -= lr * g[i] }
+                        } else {
+                            for i in range { p[i] -= lr * (g[i] + wd * p[i]) }
+                        }
+                        return
                     }
-                    continue
-                }
-                let b = bp.baseAddress!
-                for i in range {
-                    let d = g[i] + wd * p[i]
-                    let v = first ? d : mu * b[i] + damp * d
-                    b[i] = v
-                    p[i] -= lr * (nesterov ? d + mu * v : v)
+                    let b = b!
+                    for i in range {
+                        let d = g[i] + wd * p[i]
+                        let v = first ? d : mu * b[i] + damp * d
+                        b[i] = v
+                        p[i] -= lr * (nesterov ? d + mu * v : v)
+                    }
                 }
             }
         }

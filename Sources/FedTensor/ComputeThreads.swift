@@ -1,6 +1,10 @@
 import Dispatch
 import Synchronization
 
+#if canImport(CDNNL)
+import CDNNL
+#endif
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -46,6 +50,21 @@ public enum ComputeThreads {
             if total > 0 { body(0, 0..<total) }
             return
         }
+        #if canImport(CDNNL)
+        if ComputeBackend.current == .onednn {
+            // On oneDNN's OpenMP team: one pool of threads for the library's kernels and the engine's loops.
+            return withoutActuallyEscaping(body) { escapable in
+                var job = TeamJob(body: escapable, total: total)
+                withUnsafeMutablePointer(to: &job) { pointer in
+                    fs_parallel(Int32(workers), pointer) { context, worker, workers in
+                        let job = context!.assumingMemoryBound(to: TeamJob.self).pointee
+                        let range = ComputeThreads.splitRange(job.total, parts: Int(workers), index: Int(worker))
+                        ComputeThreads.withThreads(1) { job.body(Int(worker), range) }
+                    }
+                }
+            }
+        }
+        #endif
         // Workers touch disjoint ranges; the caller's closure only needs to outlive this call.
         withoutActuallyEscaping(body) { escapable in
             nonisolated(unsafe) let work = escapable
@@ -63,6 +82,19 @@ public enum ComputeThreads {
         let extra = total % parts
         let start = index * base + min(index, extra)
         return start..<(start + base + (index < extra ? 1 : 0))
+    }
+
+    /// Runs `body` over contiguous pieces of `range`, one per worker, when the range has at least
+    /// `minimum` elements (elementwise passes over a model's parameters); else on the caller alone.
+    public static func forEachPiece(of range: Range<Int>, minimum: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
+        guard count > 1, range.count >= minimum else { return body(range) }
+        forEachRange(range.count) { _, piece in body((range.lowerBound + piece.lowerBound)..<(range.lowerBound + piece.upperBound)) }
+    }
+
+    /// A `forEachRange` call handed to the OpenMP team through a C context pointer.
+    private struct TeamJob {
+        let body: (_ worker: Int, _ range: Range<Int>) -> Void
+        let total: Int
     }
 
     /// How many workers `forEachRange(total)` will use.

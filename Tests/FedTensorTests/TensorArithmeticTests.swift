@@ -80,6 +80,36 @@ import Testing
         #expect(ComputeThreads.count == global)
     }
 
+    /// Under oneDNN the loop runs on the OpenMP team, elsewhere on Dispatch: either way every
+    /// index is visited once, by the worker `splitRange` assigns it to, with more workers than
+    /// cores too.
+    @Test(arguments: ComputeBackend.available, [2, 3, 8])
+    func forEachRangeVisitsEveryIndexOnceOnEveryBackend(backend: ComputeBackend, threads: Int) {
+        let total = 37
+        var owner = [Int](repeating: -1, count: total)
+        var visits = [Int](repeating: 0, count: total)
+        ComputeBackend.with(backend) {
+            ComputeThreads.withThreads(threads) {
+                owner.withUnsafeMutableBufferPointer { o in
+                    visits.withUnsafeMutableBufferPointer { v in
+                        nonisolated(unsafe) let (ownerOut, visitsOut) = (o, v)
+                        ComputeThreads.forEachRange(total) { worker, range in
+                            #expect(ComputeThreads.count == 1)
+                            for i in range {
+                                ownerOut[i] = worker
+                                visitsOut[i] += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(visits == [Int](repeating: 1, count: total))
+        for worker in 0..<threads {
+            for i in ComputeThreads.splitRange(total, parts: threads, index: worker) { #expect(owner[i] == worker) }
+        }
+    }
+
     @Test func splitRangeCoversEverythingOnce() {
         for total in [0, 1, 7, 100] {
             for parts in 1...5 {

@@ -26,6 +26,11 @@ const char *fs_dnnl_status_string(int status);
 int fs_dnnl_sgemm(int threads, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
+/** Runs body(context, worker, workers) for worker = 0 ..< workers on the OpenMP team oneDNN's
+ *  primitives use, so the engine's own parallel loops and the library's share one pool of threads
+ *  (two pools on the same cores would spin against each other). Returns when every worker is done. */
+void fs_parallel(int workers, void *context, void (*body)(void *context, int worker, int workers));
+
 /** Shape of one convolution (groups 1, dilation 1), NCHW input, OIHW weight. */
 typedef struct fs_conv_shape {
     int64_t batch, in_channels, in_height, in_width;
