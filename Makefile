@@ -5,7 +5,7 @@ JOBS  ?= 2
 BIN    = .build/release/fedswift
 RUNS  ?= runs
 
-.PHONY: demo demo-central test deps build bench clean
+.PHONY: demo demo-central test deps build build-no-onednn bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -33,10 +33,15 @@ test: deps
 	$(SWIFT) test -c release -j $(JOBS) --skip-build -Xswiftc -enable-testing
 	FEDSWIFT_BACKEND=openblas $(SWIFT) test -c release -j $(JOBS) --skip-build -Xswiftc -enable-testing
 
+# The engine without oneDNN (what a machine without libdnnl-dev builds), in a build folder of its own.
+build-no-onednn: deps
+	FEDSWIFT_NO_ONEDNN=1 $(SWIFT) build -c release -j $(JOBS) --product fedswift --scratch-path .build-no-onednn
+	FEDSWIFT_NO_ONEDNN=1 .build-no-onednn/release/fedswift info
+
 bench: build
 	$(BIN) bench train --model cnn --batch-size 32 --threads 1
 	$(BIN) bench train --model mlp --batch-size 32 --threads 1
 	$(BIN) bench infer --model cnn --batch-size 100 --threads 1
 
 clean:
-	rm -rf .build $(RUNS)
+	rm -rf .build .build-no-onednn $(RUNS)

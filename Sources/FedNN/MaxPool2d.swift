@@ -188,7 +188,6 @@ public final class MaxPool2d: Layer {
         inputGrad.prepareForOverwrite(shape: xShape)
         dy.withUnsafeBufferPointer { gp in
             inputGrad.withUnsafeMutableBufferPointer { dxp in
-                dxp.update(repeating: 0)
                 argmax.withUnsafeBufferPointer { ap in
                     let (dBase, gBase, aBase) = (dxp.baseAddress!, gp.baseAddress!, ap.baseAddress!)
                     ComputeThreads.forEachRange(planes) { _, range in
@@ -196,6 +195,8 @@ public final class MaxPool2d: Layer {
                             let dst = dBase + plane * inPlane
                             let src = gBase + plane * outPlane
                             let arg = aBase + plane * outPlane
+                            // Zeroed plane by plane, so the scatter below finds it in L1.
+                            dst.update(repeating: 0, count: inPlane)
                             for i in 0..<outPlane { dst[Int(arg[i])] += src[i] }
                         }
                     }

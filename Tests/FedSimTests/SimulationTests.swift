@@ -51,6 +51,17 @@ import Testing
         #expect(other != ra)
     }
 
+    /// The same with convolutions (on oneDNN: per-worker primitives, odd last batches in
+    /// power-of-two sub-batches; `make test` also runs this forced to OpenBLAS).
+    @Test func convolutionalModelGivesIdenticalMetricsWhateverTheWorkerCount() throws {
+        let cnn = ["model=lenet5", "rounds=2", "local.batch_size=12"]
+        let (a, ra) = try run(cnn)
+        let (b, rb) = try run(cnn + ["workers=1"])
+        #expect(ra == rb)
+        #expect(a.model.parameters.flatValues == b.model.parameters.flatValues)
+        #expect(ra.last?.trainLoss.map { $0.isFinite && $0 > 0 } == true)
+    }
+
     @Test func learnsAndCountsRealPayloadBytes() throws {
         let (sim, rows) = try run(["rounds=6"])
         let payload = 16 + 4 * sim.model.parameterCount
