@@ -162,15 +162,22 @@ public final class Conv2d: Layer {
 
     /// Largest sub-batch one primitive runs.
     static let directBatchLimit = 64
+    /// Floats of input and output one sub-batch may span per compute thread: about half of a
+    /// 2 MiB L2 cache, so the reorders after a convolution read what it just wrote while it is
+    /// still cached (measured side by side: +4 % for the CNN's training step on one thread).
+    static let directBudget = 256 * 1024
 
     /// The sub-batches of a batch of `n` and their oneDNN primitives (made on first use), or nil
     /// when oneDNN is not the backend or lacks a kernel for one of them.
     private func directPlan(batch n: Int, _ g: ConvGeometry, training: Bool) -> [(start: Int, kernel: DirectConvolution)]? {
         guard ComputeBackend.current == .onednn else { return nil }
+        let perSample = inChannels * g.height * g.width + outChannels * g.outPixels
+        var limit = Self.directBatchLimit
+        while limit > 1 && limit * perSample > Self.directBudget * ComputeThreads.count { limit /= 2 }
         var plan: [(start: Int, kernel: DirectConvolution)] = []
         var start = 0
         while start < n {
-            var size = Self.directBatchLimit
+            var size = limit
             while size > n - start { size /= 2 }
             let configuration = DirectConvolution.Configuration(
                 geometry: g, batch: size, outChannels: outChannels, hasBias: hasBias, inference: !training,
