@@ -5,9 +5,10 @@ import FedTensor
 ///
 /// Under the oneDNN backend every pass runs oneDNN's direct kernels (`DirectConvolution`, made
 /// once per sub-batch size and thread count): a batch runs as sub-batches whose sizes are powers
-/// of two (32 as one, 100 as 64 + 32 + 4), so the odd last batches of federated clients reuse a
-/// few primitives instead of compiling and holding one per size. Otherwise, and for shapes oneDNN has no kernel for,
-/// each pass works through the mini-batch in chunks of samples whose im2col matrix
+/// of two, at most 64 and small enough for their input and output to stay in cache (8 for the
+/// CNN's layers on one thread), so the odd last batches of federated clients reuse a few
+/// primitives instead of compiling and holding one per size. Otherwise, and for shapes oneDNN
+/// has no kernel for, each pass works through the mini-batch in chunks of samples whose im2col matrix
 /// (`[in·kh·kw, chunk·OH·OW]`) fits in the L2 cache, with one `sgemm` per chunk: a large
 /// convolution runs one sample at a time and writes its GEMM straight into the NCHW output, a
 /// small one batches many samples into one wider GEMM. Backward recomputes the im2col of each
