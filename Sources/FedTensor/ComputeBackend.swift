@@ -53,11 +53,7 @@ public enum ComputeBackend: String, CaseIterable, Sendable, CustomStringConverti
             throw BackendError(
                 "unknown compute backend '\(name)'; choose one of: \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard backend.isAvailable else {
-            throw BackendError(
-                "compute backend '\(name)' is not in this build; available: "
-                    + Self.available.map(\.rawValue).joined(separator: ", "))
-        }
+        guard backend.isAvailable else { throw .notInBuild(name) }
         self = backend
     }
 
@@ -98,11 +94,7 @@ public enum ComputeBackend: String, CaseIterable, Sendable, CustomStringConverti
     /// Makes `backend` the process-wide choice. Set it before building models: layers keep the
     /// kernels they were first run with per shape, so a change applies to new shapes and models.
     public static func select(_ backend: ComputeBackend) throws(BackendError) {
-        guard backend.isAvailable else {
-            throw BackendError(
-                "compute backend '\(backend)' is not in this build; available: "
-                    + available.map(\.rawValue).joined(separator: ", "))
-        }
+        guard backend.isAvailable else { throw .notInBuild(backend.rawValue) }
         selected.store(allCases.firstIndex(of: backend)!, ordering: .relaxed)
     }
 
@@ -118,43 +110,29 @@ public enum ComputeBackend: String, CaseIterable, Sendable, CustomStringConverti
     // MARK: Description
 
     /// The library's version, e.g. "2.6.3" for oneDNN or OpenBLAS's build string.
-    public var version: String {
-        switch self {
-        case .onednn:
-            #if canImport(CDNNL)
-            return String(cString: fs_dnnl_version())
-            #else
-            return "absent"
-            #endif
-        case .openblas:
-            #if canImport(CBLAS) && !canImport(Accelerate)
-            return String(cString: openblas_get_config())
-            #else
-            return "absent"
-            #endif
-        case .accelerate:
-            return "system"
-        }
-    }
+    public var version: String { library.version }
 
     /// The instruction set the library dispatched to on this CPU: oneDNN's effective ISA
     /// (`avx512_core`, `avx2`, …) or OpenBLAS's kernel name (`Haswell`, `SkylakeX`, …).
-    public var isa: String {
+    public var isa: String { library.isa }
+
+    /// What the library says of itself; "absent" for a backend this build lacks.
+    private var library: (version: String, isa: String) {
         switch self {
         case .onednn:
             #if canImport(CDNNL)
-            return String(cString: fs_dnnl_isa())
+            return (String(cString: fs_dnnl_version()), String(cString: fs_dnnl_isa()))
             #else
-            return "absent"
+            return ("absent", "absent")
             #endif
         case .openblas:
             #if canImport(CBLAS) && !canImport(Accelerate)
-            return String(cString: openblas_get_corename())
+            return (String(cString: openblas_get_config()), String(cString: openblas_get_corename()))
             #else
-            return "absent"
+            return ("absent", "absent")
             #endif
         case .accelerate:
-            return "system"
+            return ("system", "system")
         }
     }
 }
@@ -164,4 +142,10 @@ public struct BackendError: Error, CustomStringConvertible {
     public let message: String
     init(_ message: String) { self.message = message }
     public var description: String { message }
+
+    static func notInBuild(_ name: String) -> BackendError {
+        BackendError(
+            "compute backend '\(name)' is not in this build; available: "
+                + ComputeBackend.available.map(\.rawValue).joined(separator: ", "))
+    }
 }
