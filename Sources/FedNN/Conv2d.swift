@@ -187,7 +187,8 @@ public final class Conv2d: Layer {
             if let cached = directKernels[configuration] {
                 kernel = cached
             } else {
-                // Powers of two for training and evaluation fill at most 14; new input sizes start over.
+                // Powers of two up to the limit, for training and for inference: at most 14. A layer
+                // fed ever-new input sizes starts over.
                 if directKernels.count >= 16 { directKernels.removeAll() }
                 kernel = DirectConvolution(configuration)
                 directKernels[configuration] = kernel
