@@ -65,7 +65,9 @@ let package = Package(
         .target(name: "FedCore", dependencies: ["FedTensor", "FedNN", "FedData"], swiftSettings: swiftSettings),
         .target(
             name: "FedSim",
-            dependencies: ["FedTensor", "FedNN", "FedData", "FedCore", "FedCompress", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "FedTensor", "FedNN", "FedData", "FedCore", "FedCompress", .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -90,6 +92,7 @@ let package = Package(
             name: "FedSimTests", dependencies: ["FedSim", "FedCompress", "FedCore", "FedNN", "FedData", "FedTensor"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "FedCoreTests", dependencies: ["FedCore", "FedNN", "FedData", "FedTensor"], swiftSettings: swiftSettings),
+            name: "FedCoreTests", dependencies: ["FedCore", "FedNN", "FedData", "FedTensor"],
+            swiftSettings: swiftSettings),
     ] + oneDNNTargets
 )

@@ -44,7 +44,8 @@ public struct BitReader {
     ) throws {
         precondition(bits >= 1 && bits <= 56 && count >= 0)
         guard count <= remainingBits / bits else {
-            throw CodecError(.truncated, "bit stream ends inside \(what): need \(count) × \(bits) bits, \(remainingBits) left")
+            throw CodecError(
+                .truncated, "bit stream ends inside \(what): need \(count) × \(bits) bits, \(remainingBits) left")
         }
         for j in 0..<count {
             try body(j, peek(bits: bits))

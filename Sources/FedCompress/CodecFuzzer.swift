@@ -76,7 +76,8 @@ public enum CodecFuzzer {
     public static func defaultCodecs() throws -> [any Codec] {
         var codecs: [any Codec] = []
         for entry in Codecs.catalog {
-            codecs.append(try Codecs.make(name: entry.name, parameters: entry.name == "threshold" ? ["threshold": 0.5] : [:]))
+            codecs.append(
+                try Codecs.make(name: entry.name, parameters: entry.name == "threshold" ? ["threshold": 0.5] : [:]))
         }
         let variants: [(String, [String: Double])] = [
             ("topk", ["approximate": 1]), ("topk", ["fp16values": 1]), ("qsgd", ["elias": 1]),
@@ -153,7 +154,9 @@ public enum CodecFuzzer {
             var previous = -1
             for (j, index) in indices.enumerated() {
                 let i = Int(index)
-                guard i > previous else { return "sparse index \(j) (\(i)) does not exceed the previous one (\(previous))" }
+                guard i > previous else {
+                    return "sparse index \(j) (\(i)) does not exceed the previous one (\(previous))"
+                }
                 guard i < n else { return "sparse index \(j) (\(i)) is not below the count \(n)" }
                 previous = i
             }
@@ -175,7 +178,10 @@ public enum CodecFuzzer {
     }
 
     enum VectorKind: String, CaseIterable {
-        case normal, mostlyZero = "mostly-zero", allZero = "all-zero", scaled, extremes
+        case normal
+        case mostlyZero = "mostly-zero"
+        case allZero = "all-zero"
+        case scaled, extremes
     }
 
     static func vector(count n: Int, kind: VectorKind, rng: inout SeededRNG) -> [Float] {
@@ -368,7 +374,8 @@ public enum CodecFuzzer {
                         for shape in shapes {
                             let label = "\(names[c]) n=\(n) \(kind.rawValue)\(shape.isEmpty ? "" : " \(shape)")"
                             do {
-                                let bytes = try codec.encode(values, context: CodecContext(seed: seed, stream: stream, shape: shape))
+                                let bytes = try codec.encode(
+                                    values, context: CodecContext(seed: seed, stream: stream, shape: shape))
                                 if seen.insert(bytes).inserted {
                                     seeds.append(Seed(codec: c, count: n, label: label, bytes: bytes))
                                 }
@@ -405,7 +412,9 @@ public enum CodecFuzzer {
                     report.perCodec[name, default: Counts()].rejected += 1
                     if c == ownCodec { record("\(name) rejected its own \(origin): \(error)") }
                 } catch {
-                    record("\(name) on \(origin) threw \(type(of: error)) (not CodecError): \(error); payload \(hex(bytes))")
+                    record(
+                        "\(name) on \(origin) threw \(type(of: error)) (not CodecError): \(error); payload \(hex(bytes))"
+                    )
                 }
             }
         }

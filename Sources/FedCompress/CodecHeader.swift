@@ -25,10 +25,13 @@ public struct CodecHeader: Sendable, Equatable {
     /// Reads and checks a header; `expected` rejects payloads of another codec.
     public static func read(from r: inout PayloadReader, expected: CodecID? = nil) throws -> CodecHeader {
         let magic = try r.readBytes(3, "the magic number")
-        guard Array(magic) == Self.magic else { throw CodecError(.badMagic, "not a FedSwift codec payload (bad magic)") }
+        guard Array(magic) == Self.magic else {
+            throw CodecError(.badMagic, "not a FedSwift codec payload (bad magic)")
+        }
         let version = try r.readUInt8("the format version")
         guard version == Self.version else {
-            throw CodecError(.unsupportedVersion, "format version \(version) is not supported (this build reads \(Self.version))")
+            throw CodecError(
+                .unsupportedVersion, "format version \(version) is not supported (this build reads \(Self.version))")
         }
         let raw = try r.readUInt8("the codec id")
         guard let codec = CodecID(rawValue: raw) else { throw CodecError(.invalidHeader, "unknown codec id \(raw)") }
@@ -42,11 +45,22 @@ public struct CodecHeader: Sendable, Equatable {
 
 /// Wire identifiers of the codecs; never renumber (payloads outlive builds).
 public enum CodecID: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    case identity = 1, fp16 = 2, bf16 = 3
-    case topK = 10, randomK = 11, threshold = 12, dgc = 13
-    case qsgd = 20, ternGrad = 21, signSGD = 22, oneBit = 23, natural = 24, stc = 25
+    case identity = 1
+    case fp16 = 2
+    case bf16 = 3
+    case topK = 10
+    case randomK = 11
+    case threshold = 12
+    case dgc = 13
+    case qsgd = 20
+    case ternGrad = 21
+    case signSGD = 22
+    case oneBit = 23
+    case natural = 24
+    case stc = 25
     case powerSGD = 30
-    case composite = 40, deflate = 41
+    case composite = 40
+    case deflate = 41
     case tensorwise = 50
 
     public var description: String {

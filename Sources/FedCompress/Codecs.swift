@@ -50,7 +50,8 @@ public enum Codecs {
         CodecDescription(
             name: "signsgd", summary: "signSGD: 1 bit per element (EF-signSGD with scaled=1 and error feedback)",
             parameters: [.init(name: "scaled", meaning: "1: multiply by ‖x‖₁/n; 0: ±1", defaultValue: 0)]),
-        CodecDescription(name: "onebit", summary: "1-bit SGD: sign bit, decoded to the mean of its sign group", parameters: []),
+        CodecDescription(
+            name: "onebit", summary: "1-bit SGD: sign bit, decoded to the mean of its sign group", parameters: []),
         CodecDescription(
             name: "natural", summary: "natural compression: stochastic rounding to powers of two (unbiased)",
             parameters: []),
@@ -100,7 +101,8 @@ public enum Codecs {
         func integer(_ key: String, _ valid: ClosedRange<Int>) throws -> Int {
             let v = value(key) ?? 0
             guard v == v.rounded(), v >= Double(valid.lowerBound), v <= Double(valid.upperBound) else {
-                throw CodecError(.invalidParameter, "parameter '\(key)' of '\(name)' must be a whole number in \(valid), got \(v)")
+                throw CodecError(
+                    .invalidParameter, "parameter '\(key)' of '\(name)' must be a whole number in \(valid), got \(v)")
             }
             return Int(v)
         }
@@ -138,7 +140,9 @@ public enum Codecs {
             return codec
         case "qsgd":
             let levels = try integer("s", 1...QSGDCodec.maximumLevels)
-            return QSGDCodec(levels: levels, bucketSize: try integer("bucket", 1...CodecHeader.maximumCount), elias: try flag("elias"))
+            return QSGDCodec(
+                levels: levels, bucketSize: try integer("bucket", 1...CodecHeader.maximumCount),
+                elias: try flag("elias"))
         case "terngrad":
             let bucket = try integer("bucket", 0...CodecHeader.maximumCount)
             return TernGradCodec(bucketSize: bucket == 0 ? nil : bucket)
@@ -147,7 +151,9 @@ public enum Codecs {
         case "natural": return NaturalCompressionCodec()
         case "stc":
             let ratio = value("ratio")!
-            guard ratio > 0, ratio <= 1 else { throw CodecError(.invalidParameter, "stc ratio must be in (0, 1], got \(ratio)") }
+            guard ratio > 0, ratio <= 1 else {
+                throw CodecError(.invalidParameter, "stc ratio must be in (0, 1], got \(ratio)")
+            }
             return STCCodec(ratio: ratio)
         case "powersgd": return PowerSGDCodec(rank: try integer("rank", 1...65_536))
         case "composite":

@@ -20,7 +20,9 @@ enum HalfPrecisionPayload {
     }
 
     @inline(__always)
-    static func decode(_ payload: [UInt8], codec: CodecID, fromBits: (UInt16) -> Float) throws
+    static func decode(
+        _ payload: [UInt8], codec: CodecID, fromBits: (UInt16) -> Float
+    ) throws
         -> [Float]
     {
         var r = PayloadReader(payload)

@@ -13,7 +13,8 @@ public struct PayloadReader {
 
     private mutating func take(_ n: Int, _ what: String) throws -> Int {
         guard n >= 0, n <= remaining else {
-            throw CodecError(.truncated, "payload ends before \(what): need \(n) bytes at offset \(offset), \(remaining) left")
+            throw CodecError(
+                .truncated, "payload ends before \(what): need \(n) bytes at offset \(offset), \(remaining) left")
         }
         defer { offset += n }
         return offset
@@ -50,7 +51,9 @@ public struct PayloadReader {
         var shift: UInt64 = 0
         for _ in 0..<10 {
             let b = try readUInt8(what)
-            if shift == 63 && b > 1 { throw CodecError(.lengthOverflow, "\(what) overflows 64 bits at offset \(offset - 1)") }
+            if shift == 63 && b > 1 {
+                throw CodecError(.lengthOverflow, "\(what) overflows 64 bits at offset \(offset - 1)")
+            }
             result |= UInt64(b & 0x7F) << shift
             if b < 0x80 { return result }
             shift += 7
@@ -82,15 +85,20 @@ public struct PayloadReader {
         let o = try take(4 * n, what)
         bytes.withUnsafeBytes { raw in
             #if _endian(little)
-            UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: raw.baseAddress! + o, byteCount: 4 * n)
+                UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: raw.baseAddress! + o, byteCount: 4 * n)
             #else
-            for i in 0..<n { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 4 * i, as: UInt32.self))) }
+                for i in 0..<n {
+                    out[i] = Float(
+                        bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 4 * i, as: UInt32.self)))
+                }
             #endif
         }
     }
 
     /// Throws unless every byte was consumed.
     public func finish() throws {
-        guard remaining == 0 else { throw CodecError(.trailingBytes, "\(remaining) unexpected bytes after the payload") }
+        guard remaining == 0 else {
+            throw CodecError(.trailingBytes, "\(remaining) unexpected bytes after the payload")
+        }
     }
 }

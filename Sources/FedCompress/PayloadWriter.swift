@@ -29,9 +29,9 @@ public struct PayloadWriter: Sendable {
     /// Raw float32 values, little-endian.
     public mutating func write(floats: UnsafeBufferPointer<Float>) {
         #if _endian(little)
-        bytes += UnsafeRawBufferPointer(floats)
+            bytes += UnsafeRawBufferPointer(floats)
         #else
-        for v in floats { write(v) }
+            for v in floats { write(v) }
         #endif
     }
 }

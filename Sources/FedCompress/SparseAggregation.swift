@@ -58,7 +58,9 @@ public enum SparseAggregation {
         var dense = 0.0
         var total = 0.0
         for (indices, w) in zip(kept, weights) {
-            guard w.isFinite, w > 0 else { throw CodecError(.invalidParameter, "weight must be finite and > 0, got \(w)") }
+            guard w.isFinite, w > 0 else {
+                throw CodecError(.invalidParameter, "weight must be finite and > 0, got \(w)")
+            }
             total += w
             guard let indices else {
                 dense += w

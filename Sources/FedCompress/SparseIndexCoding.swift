@@ -8,7 +8,9 @@
 ///   low `b` bits of `g`, LSB first, zero-padded to a byte. `b ≈ log₂(mean gap · ln 2)`.
 enum SparseIndexCoding {
     enum Method: UInt8, CaseIterable {
-        case varint = 0, bitmap = 1, rice = 2
+        case varint = 0
+        case bitmap = 1
+        case rice = 2
     }
 
     /// Byte sizes of the three encodings (excluding the method byte; Rice includes its parameter

@@ -40,8 +40,12 @@ public struct TensorwiseCodec: Codec {
 
     /// - Throws: `CodecError.invalidParameter` for an empty layout, a negative dimension, a negative
     ///   threshold or a layout larger than `CodecHeader.maximumCount`.
-    public init(tensors: [Tensor], codec: any Codec, small: any Codec = IdentityCodec(), minimumElements: Int = 0) throws {
-        guard !tensors.isEmpty else { throw CodecError(.invalidParameter, "tensorwise codec needs at least one tensor") }
+    public init(
+        tensors: [Tensor], codec: any Codec, small: any Codec = IdentityCodec(), minimumElements: Int = 0
+    ) throws {
+        guard !tensors.isEmpty else {
+            throw CodecError(.invalidParameter, "tensorwise codec needs at least one tensor")
+        }
         guard minimumElements >= 0 else {
             throw CodecError(.invalidParameter, "minimum tensor size must be ≥ 0, got \(minimumElements)")
         }
@@ -113,7 +117,8 @@ public struct TensorwiseCodec: Codec {
             let bytes = Array(try r.readBytes(length, "tensor '\(t.name)'"))
             let decoded = try codec(for: t).decode(bytes)
             guard decoded.count == t.count else {
-                throw CodecError(.countMismatch, "tensor '\(t.name)' decoded \(decoded.count) elements, expected \(t.count)")
+                throw CodecError(
+                    .countMismatch, "tensor '\(t.name)' decoded \(decoded.count) elements, expected \(t.count)")
             }
             if case .sparse(_, let idx, let vals) = decoded, idx.count != vals.count {
                 throw CodecError(.countMismatch, "tensor '\(t.name)': \(idx.count) indices but \(vals.count) values")

@@ -89,17 +89,22 @@ public final class Trainer {
             samples += n
             batches += 1
             if let progress {
-                progress(batches, loader.batchesPerEpoch, total / Double(samples), Double(samples) / (clock.now - start).seconds)
+                progress(
+                    batches, loader.batchesPerEpoch, total / Double(samples),
+                    Double(samples) / (clock.now - start).seconds)
             }
         }
         loader.reset(epoch: loader.epoch + 1)
         return PassStatistics(
-            loss: samples > 0 ? total / Double(samples) : 0, accuracy: samples > 0 ? Double(correct) / Double(samples) : 0,
+            loss: samples > 0 ? total / Double(samples) : 0,
+            accuracy: samples > 0 ? Double(correct) / Double(samples) : 0,
             samples: samples, seconds: (clock.now - start).seconds)
     }
 
     /// Mean loss and accuracy of `model` on `dataset`, in evaluation mode.
-    public static func evaluate(_ model: Model, on dataset: LabeledDataset, batchSize: Int = 100) throws -> PassStatistics {
+    public static func evaluate(
+        _ model: Model, on dataset: LabeledDataset, batchSize: Int = 100
+    ) throws -> PassStatistics {
         let clock = ContinuousClock()
         let start = clock.now
         let loss = SoftmaxCrossEntropy()

@@ -27,7 +27,8 @@ public final class Concat: Layer {
             }
         }
         let first = shapes[0]
-        for (i, s) in shapes.enumerated() where s.rank < 2 || s.rank != first.rank
+        for (i, s) in shapes.enumerated()
+        where s.rank < 2 || s.rank != first.rank
             || s.dims[0] != first.dims[0] || s.dims.dropFirst(2) != first.dims.dropFirst(2)
         {
             throw ModelError(

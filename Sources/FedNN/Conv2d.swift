@@ -132,11 +132,13 @@ public final class Conv2d: Layer {
 
     public func outputShape(for input: Shape) throws -> Shape {
         guard input.rank == 4, input[1] == inChannels else {
-            throw ModelError(.shapeMismatch, "Conv2d(\(inChannels), \(outChannels)) expects [N, \(inChannels), H, W], got \(input)")
+            throw ModelError(
+                .shapeMismatch, "Conv2d(\(inChannels), \(outChannels)) expects [N, \(inChannels), H, W], got \(input)")
         }
         let g = makeGeometry(input)
         guard g.isValid else {
-            throw ModelError(.shapeMismatch, "Conv2d kernel \(kernelSize) does not fit input \(input) with padding \(padding)")
+            throw ModelError(
+                .shapeMismatch, "Conv2d kernel \(kernelSize) does not fit input \(input) with padding \(padding)")
         }
         return [input[0], outChannels, g.outHeight, g.outWidth]
     }
@@ -151,7 +153,8 @@ public final class Conv2d: Layer {
         while workspaces.count < workers { workspaces.append(Workspace()) }
         for w in workspaces.prefix(workers) {
             w.reserve(
-                columns: g.columnRows * chunk * g.outPixels, channelMajor: chunk > 1 ? outChannels * chunk * g.outPixels : 0,
+                columns: g.columnRows * chunk * g.outPixels,
+                channelMajor: chunk > 1 ? outChannels * chunk * g.outPixels : 0,
                 padded: g.paddedSize, gradient: gradientCount)
         }
         return (chunk, chunks, workers)
@@ -170,7 +173,9 @@ public final class Conv2d: Layer {
 
     /// The sub-batches of a batch of `n` and their oneDNN primitives (made on first use), or nil
     /// when oneDNN is not the backend or lacks a kernel for one of them.
-    private func directPlan(batch n: Int, _ g: ConvGeometry, training: Bool) -> [(start: Int, kernel: DirectConvolution)]? {
+    private func directPlan(
+        batch n: Int, _ g: ConvGeometry, training: Bool
+    ) -> [(start: Int, kernel: DirectConvolution)]? {
         guard ComputeBackend.current == .onednn else { return nil }
         let perSample = inChannels * g.height * g.width + outChannels * g.outPixels
         var limit = Self.directBatchLimit
@@ -216,7 +221,8 @@ public final class Conv2d: Layer {
                 output.withUnsafeMutableBufferPointer { op in
                     for (start, kernel) in plan {
                         kernel.forward(
-                            input: xp.baseAddress! + start * inSample, weight: weight, bias: bias.map { UnsafePointer($0) },
+                            input: xp.baseAddress! + start * inSample, weight: weight,
+                            bias: bias.map { UnsafePointer($0) },
                             output: op.baseAddress! + start * outSample)
                     }
                 }

@@ -28,7 +28,8 @@ public final class GroupNorm: Layer {
 
     public func outputShape(for input: Shape) throws -> Shape {
         guard input.rank >= 2, input[1] == channels else {
-            throw ModelError(.shapeMismatch, "GroupNorm(\(groups), \(channels)) expects [N, \(channels), …], got \(input)")
+            throw ModelError(
+                .shapeMismatch, "GroupNorm(\(groups), \(channels)) expects [N, \(channels), …], got \(input)")
         }
         return input
     }

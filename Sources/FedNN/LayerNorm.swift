@@ -28,14 +28,16 @@ public final class LayerNorm: Layer {
     public func outputShape(for input: Shape) throws -> Shape {
         guard input.rank > normalizedShape.rank, Array(input.dims.suffix(normalizedShape.rank)) == normalizedShape.dims
         else {
-            throw ModelError(.shapeMismatch, "LayerNorm(\(normalizedShape)) expects [N, …, \(normalizedShape.dims)], got \(input)")
+            throw ModelError(
+                .shapeMismatch, "LayerNorm(\(normalizedShape)) expects [N, …, \(normalizedShape.dims)], got \(input)")
         }
         return input
     }
 
     private func kernel(_ shape: Shape) -> SegmentNormalization {
         let d = normalizedShape.count
-        return SegmentNormalization(segments: shape.count / d, blocks: d, blockLength: 1, eps: eps, affineBase: { _ in 0 })
+        return SegmentNormalization(
+            segments: shape.count / d, blocks: d, blockLength: 1, eps: eps, affineBase: { _ in 0 })
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {

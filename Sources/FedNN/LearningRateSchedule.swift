@@ -23,9 +23,9 @@ public enum LearningRateSchedule: Sendable, Hashable {
 }
 
 #if canImport(Glibc)
-import Glibc
-private func _cosine(_ x: Double) -> Double { Glibc.cos(x) }
+    import Glibc
+    private func _cosine(_ x: Double) -> Double { Glibc.cos(x) }
 #elseif canImport(Darwin)
-import Darwin
-private func _cosine(_ x: Double) -> Double { Darwin.cos(x) }
+    import Darwin
+    private func _cosine(_ x: Double) -> Double { Darwin.cos(x) }
 #endif

@@ -40,7 +40,8 @@ public final class Linear: Layer {
 
     public func outputShape(for input: Shape) throws -> Shape {
         guard input.rank >= 2, input.dims.last == inFeatures else {
-            throw ModelError(.shapeMismatch, "Linear(\(inFeatures), \(outFeatures)) expects [N, …, \(inFeatures)], got \(input)")
+            throw ModelError(
+                .shapeMismatch, "Linear(\(inFeatures), \(outFeatures)) expects [N, …, \(inFeatures)], got \(input)")
         }
         var out = input
         out[out.rank - 1] = outFeatures

@@ -48,7 +48,8 @@ public final class Model {
             for spec in layer.parameterSpecs {
                 let name = qualified(path, spec.name)
                 guard seen.insert(name).inserted else {
-                    throw ModelError(.invalidConfiguration, "two tensors are named '\(name)'; give sibling layers distinct names")
+                    throw ModelError(
+                        .invalidConfiguration, "two tensors are named '\(name)'; give sibling layers distinct names")
                 }
                 paramLayout.append((name, spec.shape))
                 order.append((name, false))

@@ -25,9 +25,10 @@ public enum ModelZoo {
         Sequential([
             (
                 "net",
-                Sequential([
-                    Flatten(), Linear(784, 200), ReLU(), Linear(200, 200), ReLU(), Linear(200, classes),
-                ] as [any Layer])
+                Sequential(
+                    [
+                        Flatten(), Linear(784, 200), ReLU(), Linear(200, 200), ReLU(), Linear(200, classes),
+                    ] as [any Layer])
             )
         ])
     }
@@ -73,10 +74,11 @@ public enum ModelZoo {
             let shortcut: (any Layer)? =
                 stride == 1 && cin == cout
                 ? nil
-                : Sequential([
-                    Conv2d(cin, cout, kernelSize: 1, stride: stride, bias: false),
-                    GroupNorm(groups: min(8, cout / 2), channels: cout),
-                ] as [any Layer])
+                : Sequential(
+                    [
+                        Conv2d(cin, cout, kernelSize: 1, stride: stride, bias: false),
+                        GroupNorm(groups: min(8, cout / 2), channels: cout),
+                    ] as [any Layer])
             return Sequential([("", Residual(body, shortcut: shortcut)), ("relu2", ReLU())])
         }
         return Sequential([

@@ -12,7 +12,9 @@ public final class SGD: Optimizer {
     private var buffer: [Float] = []
     private var started = false
 
-    public init(learningRate: Float, momentum: Float = 0, dampening: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
+    public init(
+        learningRate: Float, momentum: Float = 0, dampening: Float = 0, weightDecay: Float = 0, nesterov: Bool = false
+    ) {
         precondition(!nesterov || (momentum > 0 && dampening == 0), "Nesterov needs momentum and zero dampening")
         self.learningRate = learningRate
         self.momentum = momentum

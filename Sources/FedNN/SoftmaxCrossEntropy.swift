@@ -61,11 +61,11 @@ public final class SoftmaxCrossEntropy {
 }
 
 #if canImport(Glibc)
-import Glibc
-@inline(__always) func _exp(_ x: Float) -> Float { Glibc.expf(x) }
-@inline(__always) func _logf(_ x: Float) -> Float { Glibc.logf(x) }
+    import Glibc
+    @inline(__always) func _exp(_ x: Float) -> Float { Glibc.expf(x) }
+    @inline(__always) func _logf(_ x: Float) -> Float { Glibc.logf(x) }
 #elseif canImport(Darwin)
-import Darwin
-@inline(__always) func _exp(_ x: Float) -> Float { Darwin.expf(x) }
-@inline(__always) func _logf(_ x: Float) -> Float { Darwin.logf(x) }
+    import Darwin
+    @inline(__always) func _exp(_ x: Float) -> Float { Darwin.expf(x) }
+    @inline(__always) func _logf(_ x: Float) -> Float { Darwin.logf(x) }
 #endif

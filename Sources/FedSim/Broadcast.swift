@@ -23,7 +23,9 @@ final class Broadcast {
     private var lastReceived: [Int]
     private let seed: UInt64
 
-    init(codec: TensorwiseCodec, feedback: ErrorFeedback, initial: UnsafeBufferPointer<Float>, clients: Int, seed: UInt64) {
+    init(
+        codec: TensorwiseCodec, feedback: ErrorFeedback, initial: UnsafeBufferPointer<Float>, clients: Int, seed: UInt64
+    ) {
         self.codec = codec
         self.feedback = feedback
         previous = Array(initial)

@@ -10,7 +10,10 @@ public struct ClientDevice: Sendable, Hashable {
     /// Probability the client is reachable when selected (1 = always).
     public var availability: Double
 
-    public init(computeMsPerSample: Double, uplinkKbps: Double, downlinkKbps: Double, latencyMs: Double, availability: Double = 1) {
+    public init(
+        computeMsPerSample: Double, uplinkKbps: Double, downlinkKbps: Double, latencyMs: Double,
+        availability: Double = 1
+    ) {
         self.computeMsPerSample = computeMsPerSample
         self.uplinkKbps = uplinkKbps
         self.downlinkKbps = downlinkKbps
@@ -37,7 +40,8 @@ public enum DeviceProfiles {
         var latency = SeededRNG(seed: seed, stream: "devices/latency")
         return (0..<clients).map { _ in
             ClientDevice(
-                computeMsPerSample: devices.computeMsPerSample.sample(&compute), uplinkKbps: devices.uplinkKbps.sample(&up),
+                computeMsPerSample: devices.computeMsPerSample.sample(&compute),
+                uplinkKbps: devices.uplinkKbps.sample(&up),
                 downlinkKbps: devices.downlinkKbps.sample(&down), latencyMs: devices.latencyMs.sample(&latency))
         }
     }
@@ -45,7 +49,8 @@ public enum DeviceProfiles {
     /// Parses a trace CSV: `client_id, compute_ms_per_sample, uplink_kbps, downlink_kbps[, availability]`,
     /// with an optional header line. Every client `0..<clients` must appear exactly once.
     public static func read(trace path: String, clients: Int) throws -> [ClientDevice] {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
             throw ConfigError(key: "devices.trace", "cannot read trace file '\(path)'")
         }
         return try parse(trace: text, clients: clients, path: path)
@@ -62,7 +67,9 @@ public enum DeviceProfiles {
                 ConfigError(key: "devices.trace", "\(path) line \(n + 1): \(what)")
             }
             guard fields.count == 4 || fields.count == 5 else {
-                throw fail("expected 4 or 5 comma-separated fields (client id, compute ms/sample, uplink kbit/s, downlink kbit/s[, availability]), found \(fields.count)")
+                throw fail(
+                    "expected 4 or 5 comma-separated fields (client id, compute ms/sample, uplink kbit/s, downlink kbit/s[, availability]), found \(fields.count)"
+                )
             }
             guard let id = Int(fields[0]), id >= 0, id < clients else {
                 throw fail("client id '\(fields[0])' is not in 0..<\(clients)")
@@ -77,10 +84,13 @@ public enum DeviceProfiles {
             guard availability <= 1 else { throw fail("availability must be in [0, 1], found \(availability)") }
             guard out[id] == nil else { throw fail("client \(id) appears twice") }
             out[id] = ClientDevice(
-                computeMsPerSample: v[0], uplinkKbps: v[1], downlinkKbps: v[2], latencyMs: 0, availability: availability)
+                computeMsPerSample: v[0], uplinkKbps: v[1], downlinkKbps: v[2], latencyMs: 0, availability: availability
+            )
         }
         if let missing = out.firstIndex(where: { $0 == nil }) {
-            throw ConfigError(key: "devices.trace", "\(path): client \(missing) is missing (the trace must list all \(clients) clients)")
+            throw ConfigError(
+                key: "devices.trace",
+                "\(path): client \(missing) is missing (the trace must list all \(clients) clients)")
         }
         return out.map { $0! }
     }

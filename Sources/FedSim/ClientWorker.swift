@@ -131,8 +131,10 @@ final class ClientWorker: @unchecked Sendable {
         }
         let controlBytes = controlDelta == nil ? 0 : DensePayload.size(count: delta.count)
         return ClientResult(
-            clientID: client, payloadBytes: bytes + controlBytes, coverage: coverage, rejection: rejection, sampleCount: indices.count, samplesProcessed: processed, steps: steps,
+            clientID: client, payloadBytes: bytes + controlBytes, coverage: coverage, rejection: rejection,
+            sampleCount: indices.count, samplesProcessed: processed, steps: steps,
             trainLoss: processed > 0 ? lossSum / Double(processed) : 0, controlDelta: controlDelta,
-            newClientControl: (rule as? ScaffoldClientRule)?.clientControl, computeSeconds: (clock.now - started).seconds)
+            newClientControl: (rule as? ScaffoldClientRule)?.clientControl,
+            computeSeconds: (clock.now - started).seconds)
     }
 }

@@ -62,8 +62,11 @@ public struct CompressionConfig: Sendable {
             var p = parameters
             if let ratio { p["ratio"] = ratio }
             let inner = try Codecs.make(name: codec, parameters: p)
-            let layout = perTensor ? tensors : [TensorwiseCodec.Tensor(name: "update", shape: [tensors.reduce(0) { $0 + $1.count }])]
-            return try TensorwiseCodec(tensors: layout, codec: inner, minimumElements: perTensor ? minTensorElements : 0)
+            let layout =
+                perTensor
+                ? tensors : [TensorwiseCodec.Tensor(name: "update", shape: [tensors.reduce(0) { $0 + $1.count }])]
+            return try TensorwiseCodec(
+                tensors: layout, codec: inner, minimumElements: perTensor ? minTensorElements : 0)
         }
 
         var yaml: [String: Any] {
@@ -121,9 +124,14 @@ public struct CompressionConfig: Sendable {
         public func make() -> any RatioPolicy {
             switch name {
             case "dgc_warmup": DGCWarmup(final: ratio, warmupRounds: warmupRounds)
-            case "bcrs": BCRS(baseRatio: ratio, minimumRatio: minRatio, maximumRatio: maxRatio, bitsPerKeptElement: bitsPerElement)
+            case "bcrs":
+                BCRS(
+                    baseRatio: ratio, minimumRatio: minRatio, maximumRatio: maxRatio, bitsPerKeptElement: bitsPerElement
+                )
             case "adatopk":
-                AdaTopK(targetTime: targetTime ?? 1, minimumRatio: minRatio, maximumRatio: maxRatio, bitsPerElement: bitsPerElement)
+                AdaTopK(
+                    targetTime: targetTime ?? 1, minimumRatio: minRatio, maximumRatio: maxRatio,
+                    bitsPerElement: bitsPerElement)
             default: FixedRatio(ratio)
             }
         }
@@ -171,13 +179,21 @@ public struct CompressionConfig: Sendable {
             _ = r.raw("downlink")
         }
         if r.has("ratio_policy") {
-            guard let uplink, Codecs.catalog.first(where: { $0.name == uplink.codec })?.parameters.contains(where: { $0.name == "ratio" }) == true else {
-                throw ConfigError(key: r.key("ratio_policy"), "a ratio policy needs an uplink codec with a 'ratio' (topk, randomk, stc, composite)")
+            guard let uplink,
+                Codecs.catalog.first(where: { $0.name == uplink.codec })?.parameters.contains(where: {
+                    $0.name == "ratio"
+                }) == true
+            else {
+                throw ConfigError(
+                    key: r.key("ratio_policy"),
+                    "a ratio policy needs an uplink codec with a 'ratio' (topk, randomk, stc, composite)")
             }
             guard uplink.parameters["k"] == nil else {
                 throw ConfigError(key: r.key("ratio_policy"), "a ratio policy sets the ratio; remove uplink.k")
             }
-            let defaultRatio = Codecs.catalog.first { $0.name == uplink.codec }?.parameters.first { $0.name == "ratio" }?.defaultValue
+            let defaultRatio = Codecs.catalog.first { $0.name == uplink.codec }?.parameters.first {
+                $0.name == "ratio"
+            }?.defaultValue
             var p = try r.section("ratio_policy")
             ratioPolicy = try Policy(&p, codecRatio: uplink.parameters["ratio"] ?? defaultRatio)
         } else {

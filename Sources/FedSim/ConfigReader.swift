@@ -28,7 +28,8 @@ struct ConfigReader {
     mutating func string(_ k: String, default d: String? = nil, allowed: [String]? = nil) throws -> String {
         guard let v = raw(k) else {
             if let d { return d }
-            throw ConfigError(key: key(k), "missing" + (allowed.map { "; one of: " + $0.joined(separator: ", ") } ?? ""))
+            throw ConfigError(
+                key: key(k), "missing" + (allowed.map { "; one of: " + $0.joined(separator: ", ") } ?? ""))
         }
         let s = "\(v)"
         if let allowed, !allowed.contains(s) {
@@ -61,7 +62,12 @@ struct ConfigReader {
     }
 
     mutating func optionalInt(_ k: String, range: ClosedRange<Int>? = nil) throws -> Int? {
-        has(k) ? try int(k, range: range) : { read.insert(k); return nil }()
+        has(k)
+            ? try int(k, range: range)
+            : {
+                read.insert(k)
+                return nil
+            }()
     }
 
     mutating func double(_ k: String, default d: Double? = nil, range: ClosedRange<Double>? = nil) throws -> Double {
@@ -87,7 +93,12 @@ struct ConfigReader {
     }
 
     mutating func optionalDouble(_ k: String, range: ClosedRange<Double>? = nil) throws -> Double? {
-        has(k) ? try double(k, range: range) : { read.insert(k); return nil }()
+        has(k)
+            ? try double(k, range: range)
+            : {
+                read.insert(k)
+                return nil
+            }()
     }
 
     mutating func bool(_ k: String, default d: Bool) throws -> Bool {

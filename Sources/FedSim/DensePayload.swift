@@ -19,16 +19,18 @@ public enum DensePayload {
         withUnsafeBytes(of: version.littleEndian) { bytes += $0 }
         withUnsafeBytes(of: UInt64(values.count).littleEndian) { bytes += $0 }
         #if _endian(little)
-        bytes += UnsafeRawBufferPointer(values)
+            bytes += UnsafeRawBufferPointer(values)
         #else
-        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 } }
+            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 } }
         #endif
     }
 
     /// Decodes a payload into `values`, which must have the advertised length.
     /// - Throws: `PayloadError` for a wrong magic, version or length, or a non-finite value.
     public static func decode(_ bytes: [UInt8], into values: UnsafeMutableBufferPointer<Float>) throws {
-        guard bytes.count >= headerSize else { throw PayloadError("payload of \(bytes.count) bytes is shorter than its header") }
+        guard bytes.count >= headerSize else {
+            throw PayloadError("payload of \(bytes.count) bytes is shorter than its header")
+        }
         guard Array(bytes[0..<4]) == magic else { throw PayloadError("not a dense payload (bad magic)") }
         let version = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian }
         guard version == Self.version else { throw PayloadError("unsupported payload version \(version)") }
@@ -41,12 +43,13 @@ public enum DensePayload {
         }
         bytes.withUnsafeBytes { raw in
             #if _endian(little)
-            UnsafeMutableRawPointer(values.baseAddress!).copyMemory(
-                from: raw.baseAddress! + headerSize, byteCount: 4 * values.count)
+                UnsafeMutableRawPointer(values.baseAddress!).copyMemory(
+                    from: raw.baseAddress! + headerSize, byteCount: 4 * values.count)
             #else
-            for i in 0..<values.count {
-                values[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: headerSize + 4 * i, as: UInt32.self).littleEndian)
-            }
+                for i in 0..<values.count {
+                    values[i] = Float(
+                        bitPattern: raw.loadUnaligned(fromByteOffset: headerSize + 4 * i, as: UInt32.self).littleEndian)
+                }
             #endif
         }
         let finite = VectorKernels.allFinite(UnsafeBufferPointer(values))

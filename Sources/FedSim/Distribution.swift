@@ -26,7 +26,8 @@ public enum Distribution: Sendable, Hashable, CustomStringConvertible {
         case .constant(let v): return "constant(\(v))"
         case .uniform(let lo, let hi): return "uniform(\(lo), \(hi))"
         case .logNormal(let m, let s, let lo, let hi):
-            return "lognormal(median \(m), sigma \(s)\(lo.map { ", min \($0)" } ?? "")\(hi.map { ", max \($0)" } ?? ""))"
+            return
+                "lognormal(median \(m), sigma \(s)\(lo.map { ", min \($0)" } ?? "")\(hi.map { ", max \($0)" } ?? ""))"
         }
     }
 
@@ -56,7 +57,8 @@ public enum Distribution: Sendable, Hashable, CustomStringConvertible {
         if let number = reader.values[key] as? Double ?? (reader.values[key] as? Int).map(Double.init) {
             _ = reader.raw(key)
             guard number >= low else {
-                throw ConfigError(key: reader.key(key), "must be \(allowZero ? "non-negative" : "positive"), found \(number)")
+                throw ConfigError(
+                    key: reader.key(key), "must be \(allowZero ? "non-negative" : "positive"), found \(number)")
             }
             return .constant(number)
         }
@@ -73,7 +75,8 @@ public enum Distribution: Sendable, Hashable, CustomStringConvertible {
         default:
             result = .logNormal(
                 median: try r.double("median", range: 1e-12...Double.greatestFiniteMagnitude),
-                sigma: try r.double("sigma", range: 0...10), min: try r.optionalDouble("min", range: 0...Double.greatestFiniteMagnitude),
+                sigma: try r.double("sigma", range: 0...10),
+                min: try r.optionalDouble("min", range: 0...Double.greatestFiniteMagnitude),
                 max: try r.optionalDouble("max", range: 0...Double.greatestFiniteMagnitude))
         }
         try r.finish()
@@ -82,7 +85,7 @@ public enum Distribution: Sendable, Hashable, CustomStringConvertible {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

@@ -77,7 +77,9 @@ public struct ExperimentConfig: Sendable {
     /// Update and model compression; `.none` sends dense float32 both ways.
     public var compression: CompressionConfig
 
-    public static let strategies = ["fedavg", "fedavgm", "fedprox", "scaffold", "fednova", "fedadam", "fedyogi", "fedadagrad"]
+    public static let strategies = [
+        "fedavg", "fedavgm", "fedprox", "scaffold", "fednova", "fedadam", "fedyogi", "fedadagrad",
+    ]
     public static let models = ["mlp", "cnn", "lenet5", "resnet"]
     public static let schemes = ["iid", "dirichlet", "shards", "quantity"]
 
@@ -107,7 +109,8 @@ public struct ExperimentConfig: Sendable {
 
     /// Reads and parses an experiment file.
     public static func load(path: String, overrides: [String] = []) throws -> ExperimentConfig {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
             throw ConfigError(key: "", "cannot read experiment file '\(path)'")
         }
         return try parse(yaml: text, overrides: overrides)
@@ -140,7 +143,8 @@ public struct ExperimentConfig: Sendable {
         let scheme = try p.string("scheme", default: "iid", allowed: Self.schemes)
         partition = Partitioning(
             scheme: scheme, clients: try p.int("clients", range: 1...1_000_000),
-            alpha: try p.double("alpha", default: 0.5, range: 1e-6...1e6), minSize: try p.int("min_size", default: 10, range: 0...1_000_000),
+            alpha: try p.double("alpha", default: 0.5, range: 1e-6...1e6),
+            minSize: try p.int("min_size", default: 10, range: 0...1_000_000),
             shardsPerClient: try p.int("shards_per_client", default: 2, range: 1...10_000),
             sigma: try p.double("sigma", default: 1, range: 0...10))
         try p.finish()
@@ -153,7 +157,8 @@ public struct ExperimentConfig: Sendable {
         clientsPerRound = try r.int("clients_per_round", range: 1...partition.clients)
         var l = try r.section("local")
         local = LocalTraining(
-            epochs: try l.int("epochs", default: 1, range: 1...10_000), steps: try l.optionalInt("steps", range: 1...10_000_000),
+            epochs: try l.int("epochs", default: 1, range: 1...10_000),
+            steps: try l.optionalInt("steps", range: 1...10_000_000),
             batchSize: try l.int("batch_size", default: 32, range: 1...100_000),
             learningRate: try l.double("lr", default: 0.01, range: 1e-12...100),
             momentum: try l.double("momentum", default: 0, range: 0...0.999_999),
@@ -162,7 +167,8 @@ public struct ExperimentConfig: Sendable {
 
         var e = try r.section("evaluation")
         evaluation = Evaluation(
-            every: try e.int("every", default: 1, range: 1...1_000_000), batchSize: try e.int("batch_size", default: 100, range: 1...100_000),
+            every: try e.int("every", default: 1, range: 1...1_000_000),
+            batchSize: try e.int("batch_size", default: 100, range: 1...100_000),
             samples: try e.optionalInt("samples", range: 1...10_000_000))
         try e.finish()
 

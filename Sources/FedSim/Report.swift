@@ -14,8 +14,10 @@ public enum Report {
             td:first-child,th:first-child{text-align:left}.plots{display:flex;flex-wrap:wrap;gap:1em}</style>
             </head><body><h1>FedSwift report</h1>
             """
-        page += "<h2>Time to \(Int((target * 100).rounded())) % test accuracy</h2><table><tr><th>run</th><th>rounds</th>"
-        page += "<th>final accuracy</th><th>best accuracy</th><th>round</th><th>virtual time (s)</th><th>wall time (s)</th><th>bytes (MB)</th></tr>"
+        page +=
+            "<h2>Time to \(Int((target * 100).rounded())) % test accuracy</h2><table><tr><th>run</th><th>rounds</th>"
+        page +=
+            "<th>final accuracy</th><th>best accuracy</th><th>round</th><th>virtual time (s)</th><th>wall time (s)</th><th>bytes (MB)</th></tr>"
         for run in runs {
             let accs = run.rows.compactMap(\.testAccuracy)
             let final = run.rows.last?.testAccuracy.map { String(format: "%.4f", $0) } ?? "–"
@@ -23,7 +25,8 @@ public enum Report {
             page += "<tr><td>\(escape(run.name))</td><td>\(run.rows.count)</td><td>\(final)</td><td>\(best)</td>"
             if let t = run.timeToTarget(target) {
                 page += "<td>\(t.round)</td><td>\(String(format: "%.1f", t.virtualTime))</td>"
-                page += "<td>\(String(format: "%.1f", t.wallTime))</td><td>\(String(format: "%.1f", Double(t.bytes) / 1e6))</td></tr>"
+                page +=
+                    "<td>\(String(format: "%.1f", t.wallTime))</td><td>\(String(format: "%.1f", Double(t.bytes) / 1e6))</td></tr>"
             } else {
                 page += "<td colspan=4>not reached</td></tr>"
             }
@@ -51,13 +54,15 @@ public enum Report {
             let x = minX + (maxX - minX) * Double(i) / 4
             s += "<text x='\(px(x))' y='\(h - bottom + 16)' text-anchor='middle'>\(format(x))</text>"
         }
-        s += "<line x1='\(left)' x2='\(w - right)' y1='\(py(target))' y2='\(py(target))' stroke='#999' stroke-dasharray='4 3'/>"
+        s +=
+            "<line x1='\(left)' x2='\(w - right)' y1='\(py(target))' y2='\(py(target))' stroke='#999' stroke-dasharray='4 3'/>"
         s += "<line x1='\(left)' x2='\(left)' y1='\(top)' y2='\(h - bottom)' stroke='#333'/>"
         s += "<line x1='\(left)' x2='\(w - right)' y1='\(h - bottom)' y2='\(h - bottom)' stroke='#333'/>"
         s += "<text x='\((left + w - right) / 2)' y='\(h - 6)' text-anchor='middle'>\(axis.label)</text>"
         for (i, points) in series.enumerated() where !points.isEmpty {
             let color = palette[i % palette.count]
-            let path = points.map { "\(String(format: "%.2f", px($0.0))),\(String(format: "%.2f", py($0.1)))" }.joined(separator: " ")
+            let path = points.map { "\(String(format: "%.2f", px($0.0))),\(String(format: "%.2f", py($0.1)))" }.joined(
+                separator: " ")
             s += "<polyline fill='none' stroke='\(color)' stroke-width='1.6' points='\(path)'/>"
             s += "<text x='\(left + 8)' y='\(top + 14 + 14 * Double(i))' fill='\(color)'>\(escape(runs[i].name))</text>"
         }

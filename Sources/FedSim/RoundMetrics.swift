@@ -1,3 +1,5 @@
+import Foundation
+
 /// One row of `metrics.jsonl` / `metrics.csv`.
 public struct RoundMetrics: Sendable, Equatable {
     public var round: Int
@@ -31,7 +33,8 @@ public struct RoundMetrics: Sendable, Equatable {
     public static func == (a: RoundMetrics, b: RoundMetrics) -> Bool {
         a.round == b.round && a.virtualTime == b.virtualTime && a.bytesUp == b.bytesUp && a.bytesDown == b.bytesDown
             && a.trainLoss == b.trainLoss && a.testLoss == b.testLoss && a.testAccuracy == b.testAccuracy
-            && a.selected == b.selected && a.completed == b.completed && a.dropped == b.dropped && a.skipped == b.skipped
+            && a.selected == b.selected && a.completed == b.completed && a.dropped == b.dropped
+            && a.skipped == b.skipped
     }
 
     private func fields(json: Bool) -> [String] {
@@ -56,5 +59,3 @@ public struct RoundMetrics: Sendable, Equatable {
     /// One CSV row in `columns` order.
     public var csvLine: String { fields(json: false).joined(separator: ",") }
 }
-
-import Foundation

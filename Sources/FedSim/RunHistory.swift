@@ -9,7 +9,8 @@ public struct RunHistory: Sendable {
     /// - Throws: `ConfigError` naming the file and line that could not be read.
     public static func load(directory: String) throws -> RunHistory {
         let path = directory.hasSuffix("/") ? directory + "metrics.jsonl" : directory + "/metrics.jsonl"
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
             throw ConfigError(key: "", "cannot read \(path); is \(directory) the output folder of `fedswift simulate`?")
         }
         var rows: [RoundMetrics] = []

@@ -43,7 +43,9 @@ public final class Simulation {
     public init(config: ExperimentConfig, data: (train: LabeledDataset, test: LabeledDataset)) throws {
         self.config = config
         train = data.train
-        test = config.evaluation.samples.map { data.test.subset(indices: Array(0..<min($0, data.test.count))) } ?? data.test
+        test =
+            config.evaluation.samples.map { data.test.subset(indices: Array(0..<min($0, data.test.count))) }
+            ?? data.test
         let scheme: PartitionScheme
         switch config.partition.scheme {
         case "dirichlet": scheme = .dirichlet(alpha: config.partition.alpha, minSize: config.partition.minSize)
@@ -58,7 +60,8 @@ public final class Simulation {
         model = try ModelZoo.make(config.model, seed: config.seed)
         do {
             strategy = try StrategyFactory.makeStrategy(
-                name: config.strategy, parameters: config.strategyParameters.filter { $0.key != "mu" || config.strategy == "fedprox" })
+                name: config.strategy,
+                parameters: config.strategyParameters.filter { $0.key != "mu" || config.strategy == "fedprox" })
         } catch {
             throw ConfigError(key: "strategy", "\(error)")
         }
@@ -94,7 +97,8 @@ public final class Simulation {
             let codec = try ratio.map { try channel.make(tensors: tensors, ratio: $0) } ?? uplinkCodec!
             return Uplink(
                 codec: codec, feedback: channel.feedback, memory: memory,
-                context: CodecContext(seed: config.seed, stream: "client/\(c)/round/\(round)/uplink", key: "client/\(c)/uplink"),
+                context: CodecContext(
+                    seed: config.seed, stream: "client/\(c)/round/\(round)/uplink", key: "client/\(c)/uplink"),
                 reportsCoverage: config.compression.aggregation == "opwa")
         }
     }
@@ -122,7 +126,9 @@ public final class Simulation {
             virtualTime += row.virtualTime
             row.virtualTime = virtualTime
             let isLast = round == config.rounds
-            if row.skipped == nil && (round % config.evaluation.every == 0 || isLast) || (isLast && row.testAccuracy == nil) {
+            if row.skipped == nil && (round % config.evaluation.every == 0 || isLast)
+                || (isLast && row.testAccuracy == nil)
+            {
                 let stats = try evaluate()
                 row.testAccuracy = stats.accuracy
                 row.testLoss = stats.loss
@@ -147,7 +153,8 @@ public final class Simulation {
         DispatchQueue.concurrentPerform(iterations: workers.count) { w in
             do {
                 let mine = try ComputeThreads.withThreads(1) {
-                    try workers[w].evaluate(global: global, data: test, batchSize: batchSize, first: w, stride: workers.count)
+                    try workers[w].evaluate(
+                        global: global, data: test, batchSize: batchSize, first: w, stride: workers.count)
                 }
                 parts.withLock { $0.append(mine) }
             } catch {
@@ -201,12 +208,14 @@ public final class Simulation {
         var slots = (0..<active.count).map { _ in
             deltaPool.popLast() ?? [Float](repeating: 0, count: model.parameterCount)
         }
-        let results = try trainClients(active, round: round, uplinks: try uplinks(for: active, round: round), into: &slots)
+        let results = try trainClients(
+            active, round: round, uplinks: try uplinks(for: active, round: round), into: &slots)
         let trainWall = (ContinuousClock.now - trainStart).seconds
         var times: [(time: Double, index: Int)] = []
         for (i, r) in results.enumerated() {
             let t = devices[r.clientID].roundSeconds(
-                downloadBytes: downloadBytes[r.clientID]!, uploadBytes: r.payloadBytes, samplesProcessed: r.samplesProcessed)
+                downloadBytes: downloadBytes[r.clientID]!, uploadBytes: r.payloadBytes,
+                samplesProcessed: r.samplesProcessed)
             times.append((t, i))
         }
         // Deadline and over-selection: keep clients that finish in time, the first k of them.
@@ -215,7 +224,9 @@ public final class Simulation {
         let kept = finishers.prefix(k).map(\.index).sorted { results[$0].clientID < results[$1].clientID }
         let stragglers = results.count - kept.count
         var roundTime = kept.map { times[$0].time }.max() ?? 0
-        if let deadline = config.deadlineSeconds, stragglers > 0 || active.count < selected.count { roundTime = deadline }
+        if let deadline = config.deadlineSeconds, stragglers > 0 || active.count < selected.count {
+            roundTime = deadline
+        }
 
         // A corrupt or non-finite update is dropped, never aggregated; its bytes still crossed the link.
         let bytesUp = kept.reduce(0) { $0 + results[$1].payloadBytes }
@@ -246,7 +257,8 @@ public final class Simulation {
             sampleSum += r.sampleCount
         }
         var row = RoundMetrics(
-            round: round, virtualTime: roundTime, wallTime: 0, bytesUp: bytesUp, bytesDown: downloadBytes.values.reduce(0, +),
+            round: round, virtualTime: roundTime, wallTime: 0, bytesUp: bytesUp,
+            bytesDown: downloadBytes.values.reduce(0, +),
             trainLoss: sampleSum > 0 ? lossSum / Double(sampleSum) : nil, testLoss: nil, testAccuracy: nil,
             selected: selected.count, completed: updates.count, dropped: selected.count - updates.count, skipped: nil,
             trainWallTime: trainWall, clientComputeTime: results.map(\.computeSeconds).reduce(0, +))
@@ -256,7 +268,8 @@ public final class Simulation {
             deltaPool += slots
         }
         guard updates.count >= config.minCompleted else {
-            row.skipped = "only \(updates.count) of \(selected.count) clients completed; min_completed is \(config.minCompleted)"
+            row.skipped =
+                "only \(updates.count) of \(selected.count) clients completed; min_completed is \(config.minCompleted)"
             return row
         }
         try strategy.aggregate(
@@ -269,7 +282,9 @@ public final class Simulation {
     /// the largest remaining client first (longest-processing-time order), which keeps the last
     /// worker from finishing long after the others; which worker trains a client does not change
     /// its result.
-    private func trainClients(_ clients: [Int], round: Int, uplinks: [Uplink?], into slots: inout [[Float]]) throws -> [ClientResult] {
+    private func trainClients(
+        _ clients: [Int], round: Int, uplinks: [Uplink?], into slots: inout [[Float]]
+    ) throws -> [ClientResult] {
         let rules = clients.map { rule(for: $0) }
         let sizes = clients.map { self.partition.clientIndices[$0].count }
         let queue = clients.indices.sorted { (sizes[$0], clients[$1]) > (sizes[$1], clients[$0]) }
@@ -296,7 +311,8 @@ public final class Simulation {
                     try ComputeThreads.withThreads(1) {
                         try workers[w].train(
                             client: c, indices: partition.clientIndices[c], data: train, global: sharedGlobal,
-                            config: config, round: round, rule: sharedRules[i], uplink: uplinks[i], received: receive[i])
+                            config: config, round: round, rule: sharedRules[i], uplink: uplinks[i], received: receive[i]
+                        )
                     }
                 }
             }

@@ -24,12 +24,15 @@ struct Uplink: @unchecked Sendable {
     /// for EF21, adds the server's estimate of this client and keeps the sum as the new estimate.
     /// - Returns: the payload size and, if `reportsCoverage`, the coordinates the payload contained
     ///   (nil when it contained every one).
-    func send(_ delta: UnsafeBufferPointer<Float>, into received: UnsafeMutableBufferPointer<Float>) throws
+    func send(
+        _ delta: UnsafeBufferPointer<Float>, into received: UnsafeMutableBufferPointer<Float>
+    ) throws
         -> (bytes: Int, coverage: [UInt32]?)
     {
         let (payload, decoded) = try feedback.compress(delta, codec: codec, context: context, state: memory.feedback)
         guard decoded.count == received.count else {
-            throw CodecError(.countMismatch, "payload decodes to \(decoded.count) elements, the model has \(received.count)")
+            throw CodecError(
+                .countMismatch, "payload decodes to \(decoded.count) elements, the model has \(received.count)")
         }
         var coverage: [UInt32]?
         switch decoded {

@@ -1,10 +1,10 @@
 #if canImport(Accelerate)
-import Accelerate
+    import Accelerate
 #else
-import CBLAS
+    import CBLAS
 #endif
 #if canImport(CDNNL)
-import CDNNL
+    import CDNNL
 #endif
 
 /// Single-precision BLAS calls the engine uses, row-major, through the current `ComputeBackend`:
@@ -38,13 +38,14 @@ public enum BLAS {
         precondition(m >= 0 && n >= 0 && k >= 0)
         if m == 0 || n == 0 { return }
         #if canImport(CDNNL)
-        if ComputeBackend.current == .onednn {
-            let status = fs_dnnl_sgemm(
-                Int32(threads), transA == .none ? 0 : 1, transB == .none ? 0 : 1, Int64(m), Int64(n), Int64(k), alpha,
-                a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
-            precondition(status == 0, "dnnl_sgemm failed: \(String(cString: fs_dnnl_status_string(status)))")
-            return
-        }
+            if ComputeBackend.current == .onednn {
+                let status = fs_dnnl_sgemm(
+                    Int32(threads), transA == .none ? 0 : 1, transB == .none ? 0 : 1, Int64(m), Int64(n), Int64(k),
+                    alpha,
+                    a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
+                precondition(status == 0, "dnnl_sgemm failed: \(String(cString: fs_dnnl_status_string(status)))")
+                return
+            }
         #endif
         _ = singleThreadedLibrary
         cblas_sgemm(
@@ -80,7 +81,9 @@ public enum BLAS {
     ) {
         let threads = ComputeThreads.count
         if threads == 1 || m * n * k < 1 << 20 {
-            return sgemm(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return sgemm(
+                transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c,
+                ldc: ldc)
         }
         if ComputeBackend.current == .onednn {
             return sgemm(
@@ -97,7 +100,9 @@ public enum BLAS {
                     let c1 = min(n, range.upperBound * 16)
                     guard c1 > c0 else { continue }
                     let bPart = transB == .none ? b + c0 : b + c0 * ldb
-                    sgemm(transA, transB, m: m, n: c1 - c0, k: k, alpha: alpha, a: a, lda: lda, b: bPart, ldb: ldb, beta: beta, c: c + c0, ldc: ldc)
+                    sgemm(
+                        transA, transB, m: m, n: c1 - c0, k: k, alpha: alpha, a: a, lda: lda, b: bPart, ldb: ldb,
+                        beta: beta, c: c + c0, ldc: ldc)
                 }
             }
         } else {
@@ -107,7 +112,9 @@ public enum BLAS {
                     guard !range.isEmpty else { continue }
                     let r0 = range.lowerBound
                     let aPart = transA == .none ? a + r0 * lda : a + r0
-                    sgemm(transA, transB, m: range.count, n: n, k: k, alpha: alpha, a: aPart, lda: lda, b: b, ldb: ldb, beta: beta, c: c + r0 * ldc, ldc: ldc)
+                    sgemm(
+                        transA, transB, m: range.count, n: n, k: k, alpha: alpha, a: aPart, lda: lda, b: b, ldb: ldb,
+                        beta: beta, c: c + r0 * ldc, ldc: ldc)
                 }
             }
         }
@@ -121,9 +128,9 @@ public enum BLAS {
 
     static func setLibraryThreads(_ n: Int) {
         #if canImport(Accelerate)
-        // Accelerate chooses its own threading.
+            // Accelerate chooses its own threading.
         #else
-        openblas_set_num_threads(Int32(n))
+            openblas_set_num_threads(Int32(n))
         #endif
     }
 

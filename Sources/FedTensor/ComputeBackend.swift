@@ -1,17 +1,17 @@
 import Synchronization
 
 #if canImport(Accelerate)
-import Accelerate
+    import Accelerate
 #elseif canImport(CBLAS)
-import CBLAS
+    import CBLAS
 #endif
 #if canImport(CDNNL)
-import CDNNL
+    import CDNNL
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The kernel library behind GEMM and convolution, chosen at run time among those compiled in:
@@ -32,12 +32,12 @@ public enum ComputeBackend: String, CaseIterable, Sendable, CustomStringConverti
     public static let available: [ComputeBackend] = {
         var list: [ComputeBackend] = []
         #if canImport(CDNNL)
-        list.append(.onednn)
+            list.append(.onednn)
         #endif
         #if canImport(Accelerate)
-        list.append(.accelerate)
+            list.append(.accelerate)
         #else
-        list.append(.openblas)
+            list.append(.openblas)
         #endif
         return list
     }()
@@ -51,7 +51,8 @@ public enum ComputeBackend: String, CaseIterable, Sendable, CustomStringConverti
     public init(validating name: String) throws(BackendError) {
         guard let backend = ComputeBackend(rawValue: name.lowercased()) else {
             throw BackendError(
-                "unknown compute backend '\(name)'; choose one of: \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+                "unknown compute backend '\(name)'; choose one of: \(Self.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         guard backend.isAvailable else { throw .notInBuild(name) }
         self = backend
@@ -121,15 +122,15 @@ public enum ComputeBackend: String, CaseIterable, Sendable, CustomStringConverti
         switch self {
         case .onednn:
             #if canImport(CDNNL)
-            return (String(cString: fs_dnnl_version()), String(cString: fs_dnnl_isa()))
+                return (String(cString: fs_dnnl_version()), String(cString: fs_dnnl_isa()))
             #else
-            return ("absent", "absent")
+                return ("absent", "absent")
             #endif
         case .openblas:
             #if canImport(CBLAS) && !canImport(Accelerate)
-            return (String(cString: openblas_get_config()), String(cString: openblas_get_corename()))
+                return (String(cString: openblas_get_config()), String(cString: openblas_get_corename()))
             #else
-            return ("absent", "absent")
+                return ("absent", "absent")
             #endif
         case .accelerate:
             return ("system", "system")

@@ -2,13 +2,13 @@ import Dispatch
 import Synchronization
 
 #if canImport(CDNNL)
-import CDNNL
+    import CDNNL
 #endif
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Threads the engine may use for one operation: BLAS calls and the per-sample loops of
@@ -51,19 +51,19 @@ public enum ComputeThreads {
             return
         }
         #if canImport(CDNNL)
-        if ComputeBackend.current == .onednn {
-            // On oneDNN's OpenMP team: one pool of threads for the library's kernels and the engine's loops.
-            return withoutActuallyEscaping(body) { escapable in
-                var job = TeamJob(body: escapable, total: total)
-                withUnsafeMutablePointer(to: &job) { pointer in
-                    fs_parallel(Int32(workers), pointer) { context, worker, workers in
-                        let job = context!.assumingMemoryBound(to: TeamJob.self).pointee
-                        let range = ComputeThreads.splitRange(job.total, parts: Int(workers), index: Int(worker))
-                        ComputeThreads.withThreads(1) { job.body(Int(worker), range) }
+            if ComputeBackend.current == .onednn {
+                // On oneDNN's OpenMP team: one pool of threads for the library's kernels and the engine's loops.
+                return withoutActuallyEscaping(body) { escapable in
+                    var job = TeamJob(body: escapable, total: total)
+                    withUnsafeMutablePointer(to: &job) { pointer in
+                        fs_parallel(Int32(workers), pointer) { context, worker, workers in
+                            let job = context!.assumingMemoryBound(to: TeamJob.self).pointee
+                            let range = ComputeThreads.splitRange(job.total, parts: Int(workers), index: Int(worker))
+                            ComputeThreads.withThreads(1) { job.body(Int(worker), range) }
+                        }
                     }
                 }
             }
-        }
         #endif
         // Workers touch disjoint ranges; the caller's closure only needs to outlive this call.
         withoutActuallyEscaping(body) { escapable in
@@ -88,7 +88,9 @@ public enum ComputeThreads {
     /// `minimum` elements (elementwise passes over a model's parameters); else on the caller alone.
     public static func forEachPiece(of range: Range<Int>, minimum: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
         guard count > 1, range.count >= minimum else { return body(range) }
-        forEachRange(range.count) { _, piece in body((range.lowerBound + piece.lowerBound)..<(range.lowerBound + piece.upperBound)) }
+        forEachRange(range.count) { _, piece in
+            body((range.lowerBound + piece.lowerBound)..<(range.lowerBound + piece.upperBound))
+        }
     }
 
     /// A `forEachRange` call handed to the OpenMP team through a C context pointer.

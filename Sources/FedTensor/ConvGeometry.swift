@@ -149,7 +149,8 @@ public struct ConvGeometry: Hashable, Sendable {
     /// and then writing its interior to `inputGrad` (overwritten, not added to).
     @inlinable
     public func col2imPadded(
-        col: UnsafePointer<Float>, ldcol: Int, scratch: UnsafeMutablePointer<Float>, inputGrad: UnsafeMutablePointer<Float>
+        col: UnsafePointer<Float>, ldcol: Int, scratch: UnsafeMutablePointer<Float>,
+        inputGrad: UnsafeMutablePointer<Float>
     ) {
         guard strideH == 1 && strideW == 1 else {
             inputGrad.update(repeating: 0, count: channels * height * width)
@@ -172,7 +173,8 @@ public struct ConvGeometry: Hashable, Sendable {
         }
         for c in 0..<channels {
             for y in 0..<height {
-                VectorKernels.copy(scratch + (c * ph + y + padH) * pw + padW, inputGrad + (c * height + y) * width, width)
+                VectorKernels.copy(
+                    scratch + (c * ph + y + padH) * pw + padW, inputGrad + (c * height + y) * width, width)
             }
         }
     }

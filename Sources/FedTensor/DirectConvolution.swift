@@ -1,5 +1,5 @@
 #if canImport(CDNNL)
-import CDNNL
+    import CDNNL
 #endif
 
 /// oneDNN's direct convolution kernels (forward, backward-data, backward-weights) for one shape
@@ -19,7 +19,8 @@ public final class DirectConvolution {
         public var inference: Bool
         public var threads: Int
 
-        public init(geometry: ConvGeometry, batch: Int, outChannels: Int, hasBias: Bool, inference: Bool, threads: Int) {
+        public init(geometry: ConvGeometry, batch: Int, outChannels: Int, hasBias: Bool, inference: Bool, threads: Int)
+        {
             self.geometry = geometry
             self.batch = batch
             self.outChannels = outChannels
@@ -36,24 +37,26 @@ public final class DirectConvolution {
     /// for this configuration (the caller then uses im2col and GEMM).
     public init?(_ configuration: Configuration) {
         #if canImport(CDNNL)
-        let g = configuration.geometry
-        var shape = fs_conv_shape(
-            batch: Int64(configuration.batch), in_channels: Int64(g.channels), in_height: Int64(g.height),
-            in_width: Int64(g.width), out_channels: Int64(configuration.outChannels), kernel_h: Int64(g.kernelH),
-            kernel_w: Int64(g.kernelW), stride_h: Int64(g.strideH), stride_w: Int64(g.strideW), pad_h: Int64(g.padH),
-            pad_w: Int64(g.padW), has_bias: configuration.hasBias ? 1 : 0, inference: configuration.inference ? 1 : 0)
-        var conv: OpaquePointer?
-        guard fs_conv_create(&shape, Int32(configuration.threads), &conv) == 0, let conv else { return nil }
-        self.configuration = configuration
-        handle = conv
+            let g = configuration.geometry
+            var shape = fs_conv_shape(
+                batch: Int64(configuration.batch), in_channels: Int64(g.channels), in_height: Int64(g.height),
+                in_width: Int64(g.width), out_channels: Int64(configuration.outChannels), kernel_h: Int64(g.kernelH),
+                kernel_w: Int64(g.kernelW), stride_h: Int64(g.strideH), stride_w: Int64(g.strideW),
+                pad_h: Int64(g.padH),
+                pad_w: Int64(g.padW), has_bias: configuration.hasBias ? 1 : 0,
+                inference: configuration.inference ? 1 : 0)
+            var conv: OpaquePointer?
+            guard fs_conv_create(&shape, Int32(configuration.threads), &conv) == 0, let conv else { return nil }
+            self.configuration = configuration
+            handle = conv
         #else
-        return nil
+            return nil
         #endif
     }
 
     deinit {
         #if canImport(CDNNL)
-        fs_conv_destroy(handle)
+            fs_conv_destroy(handle)
         #endif
     }
 
@@ -61,12 +64,12 @@ public final class DirectConvolution {
     /// an inference configuration does not have).
     public var implementations: (forward: String, backwardData: String, backwardWeights: String) {
         #if canImport(CDNNL)
-        return (
-            String(cString: fs_conv_impl(handle, 0)), String(cString: fs_conv_impl(handle, 1)),
-            String(cString: fs_conv_impl(handle, 2))
-        )
+            return (
+                String(cString: fs_conv_impl(handle, 0)), String(cString: fs_conv_impl(handle, 1)),
+                String(cString: fs_conv_impl(handle, 2))
+            )
         #else
-        return ("", "", "")
+            return ("", "", "")
         #endif
     }
 
@@ -76,7 +79,7 @@ public final class DirectConvolution {
         output: UnsafeMutablePointer<Float>
     ) {
         #if canImport(CDNNL)
-        check(fs_conv_forward(handle, input, weight, bias, output), "forward")
+            check(fs_conv_forward(handle, input, weight, bias, output), "forward")
         #endif
     }
 
@@ -90,16 +93,17 @@ public final class DirectConvolution {
     ) {
         precondition(!configuration.inference, "DirectConvolution.backward on an inference configuration")
         #if canImport(CDNNL)
-        check(
-            fs_conv_backward(handle, input, weight, outputGradient, inputGradient, weightGradient, biasGradient),
-            "backward")
+            check(
+                fs_conv_backward(handle, input, weight, outputGradient, inputGradient, weightGradient, biasGradient),
+                "backward")
         #endif
     }
 
     #if canImport(CDNNL)
-    private func check(_ status: Int32, _ pass: String) {
-        // Shapes and buffers were validated when the primitives were made; a failure here is a bug.
-        precondition(status == 0, "oneDNN convolution \(pass) failed: \(String(cString: fs_dnnl_status_string(status)))")
-    }
+        private func check(_ status: Int32, _ pass: String) {
+            // Shapes and buffers were validated when the primitives were made; a failure here is a bug.
+            precondition(
+                status == 0, "oneDNN convolution \(pass) failed: \(String(cString: fs_dnnl_status_string(status)))")
+        }
     #endif
 }

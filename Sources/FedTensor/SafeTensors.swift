@@ -118,12 +118,12 @@ public enum SafeTensors {
         _ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableRawBufferPointer
     ) {
         #if _endian(little)
-        destination.copyMemory(from: UnsafeRawBufferPointer(source))
+            destination.copyMemory(from: UnsafeRawBufferPointer(source))
         #else
-        for (index, value) in source.enumerated() {
-            destination.storeBytes(
-                of: value.bitPattern.littleEndian, toByteOffset: index * MemoryLayout<Float>.size, as: UInt32.self)
-        }
+            for (index, value) in source.enumerated() {
+                destination.storeBytes(
+                    of: value.bitPattern.littleEndian, toByteOffset: index * MemoryLayout<Float>.size, as: UInt32.self)
+            }
         #endif
     }
 
@@ -131,12 +131,12 @@ public enum SafeTensors {
         _ source: UnsafeRawBufferPointer, into destination: UnsafeMutableBufferPointer<Float>
     ) {
         #if _endian(little)
-        UnsafeMutableRawBufferPointer(destination).copyMemory(from: source)
+            UnsafeMutableRawBufferPointer(destination).copyMemory(from: source)
         #else
-        for index in destination.indices {
-            let bits = source.loadUnaligned(fromByteOffset: index * MemoryLayout<Float>.size, as: UInt32.self)
-            destination[index] = Float(bitPattern: UInt32(littleEndian: bits))
-        }
+            for index in destination.indices {
+                let bits = source.loadUnaligned(fromByteOffset: index * MemoryLayout<Float>.size, as: UInt32.self)
+                destination[index] = Float(bitPattern: UInt32(littleEndian: bits))
+            }
         #endif
     }
 }

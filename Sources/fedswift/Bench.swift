@@ -9,14 +9,17 @@ extension FedSwiftCommand {
     /// Throughput benchmarks, comparable with `benchmarks/torch_train_bench.py`.
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Measure training, inference and codec throughput.", subcommands: [BenchTrain.self, BenchInfer.self, BenchLayers.self, BenchCodec.self])
+            abstract: "Measure training, inference and codec throughput.",
+            subcommands: [BenchTrain.self, BenchInfer.self, BenchLayers.self, BenchCodec.self])
     }
 
     /// Training throughput: the same work as `torch_train_bench.py train`.
     struct BenchTrain: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "train",
-            abstract: "Time forward, backward and a plain SGD step (lr 0.01) on consecutive real batches, after 20 warm-up steps.")
+            abstract:
+                "Time forward, backward and a plain SGD step (lr 0.01) on consecutive real batches, after 20 warm-up steps."
+        )
 
         @OptionGroup var common: ModelOptions
         @Option(help: "Mini-batch size.") var batchSize = 32
@@ -25,7 +28,9 @@ extension FedSwiftCommand {
 
         func validate() throws {
             try common.validateCommon()
-            guard batchSize >= 1, samples >= batchSize else { throw ValidationError("need --samples ≥ --batch-size ≥ 1") }
+            guard batchSize >= 1, samples >= batchSize else {
+                throw ValidationError("need --samples ≥ --batch-size ≥ 1")
+            }
         }
 
         func run() throws {
@@ -56,7 +61,8 @@ extension FedSwiftCommand {
     /// Inference throughput over the test set: median of 3 passes after one warm-up pass.
     struct BenchInfer: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "infer", abstract: "Time inference over the 10,000 test images (median of 3 passes after a warm-up).")
+            commandName: "infer",
+            abstract: "Time inference over the 10,000 test images (median of 3 passes after a warm-up).")
 
         @OptionGroup var common: ModelOptions
         @Option(help: "Batch size.") var batchSize = 100
@@ -94,7 +100,9 @@ extension FedSwiftCommand {
     }
 }
 
-private func report(json: Bool, mode: String, model: String, batchSize: Int, threads: Int, samples: Int, seconds: Double) throws {
+private func report(
+    json: Bool, mode: String, model: String, batchSize: Int, threads: Int, samples: Int, seconds: Double
+) throws {
     let rate = Double(samples) / seconds
     let backend = ComputeBackend.current
     if json {

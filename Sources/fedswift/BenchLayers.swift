@@ -61,7 +61,9 @@ extension FedSwiftCommand {
             }
             let ms = seconds.map { 1000 * $0 / Double(steps) }
             let total = ms.reduce(0, +)
-            var rows: [(String, Double, Double)] = layers.indices.map { (layers[$0].name, ms[$0], ms[layers.count + $0]) }
+            var rows: [(String, Double, Double)] = layers.indices.map {
+                (layers[$0].name, ms[$0], ms[layers.count + $0])
+            }
             rows.append(("loss", ms[2 * layers.count], 0))
             rows.append(("zero_grad", ms[2 * layers.count + 1], 0))
             rows.append(("sgd_step", ms[2 * layers.count + 2], 0))
@@ -75,11 +77,15 @@ extension FedSwiftCommand {
                 ])
                 return
             }
-            print("\(common.model) batch \(bs), \(common.threads) thread(s), \(backend) (\(backend.isa)): \(fmt(total, 3)) ms per step")
+            print(
+                "\(common.model) batch \(bs), \(common.threads) thread(s), \(backend) (\(backend.isa)): \(fmt(total, 3)) ms per step"
+            )
             print("layer         forward ms  backward ms   share")
             for (name, f, b) in rows {
                 let label = name.padding(toLength: 12, withPad: " ", startingAt: 0)
-                print("\(label)  \(fmt(f, 3).leftPadded(10))  \(fmt(b, 3).leftPadded(11))  \(fmt(100 * (f + b) / total, 1).leftPadded(5)) %")
+                print(
+                    "\(label)  \(fmt(f, 3).leftPadded(10))  \(fmt(b, 3).leftPadded(11))  \(fmt(100 * (f + b) / total, 1).leftPadded(5)) %"
+                )
             }
         }
     }

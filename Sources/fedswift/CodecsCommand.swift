@@ -46,7 +46,9 @@ extension FedSwiftCommand {
             }
             guard elements >= 1 else { throw ValidationError("--elements must be at least 1") }
             let c: any Codec
-            do { c = try Codecs.make(name: codec, parameters: params) } catch let e as CodecError { throw ValidationError(e.message) }
+            do { c = try Codecs.make(name: codec, parameters: params) } catch let e as CodecError {
+                throw ValidationError(e.message)
+            }
             var rng = SeededRNG(seed: 0, stream: "bench/codec")
             let values = (0..<elements).map { _ in rng.nextNormal() }
             var shape: [Int] = []

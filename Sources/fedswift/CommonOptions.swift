@@ -11,7 +11,10 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Dataset (fmnist).")
     var dataset = "fmnist"
 
-    @Option(help: "Directory of the Fashion-MNIST IDX files (default: $FEDSWIFT_FMNIST_DIR or \(FashionMNIST.defaultDirectory)).")
+    @Option(
+        help:
+            "Directory of the Fashion-MNIST IDX files (default: $FEDSWIFT_FMNIST_DIR or \(FashionMNIST.defaultDirectory))."
+    )
     var dataDir: String?
 
     @Option(help: "Compute threads (kernels and the per-sample loops around them).")

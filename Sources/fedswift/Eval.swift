@@ -7,7 +7,8 @@ import FedTensor
 extension FedSwiftCommand {
     /// Test accuracy of a saved model.
     struct Eval: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Evaluate saved weights on the Fashion-MNIST test set.")
+        static let configuration = CommandConfiguration(
+            abstract: "Evaluate saved weights on the Fashion-MNIST test set.")
 
         @OptionGroup var common: ModelOptions
         @Option(help: "Model weights (safetensors).") var weights: String
@@ -23,7 +24,9 @@ extension FedSwiftCommand {
             let model = try loadModel(common.model, weights: weights)
             let test = try common.loadData().test
             let stats = try Trainer.evaluate(model, on: test, batchSize: batchSize)
-            print("test accuracy \(fmt(stats.accuracy, 4)) (\(Int((stats.accuracy * Double(stats.samples)).rounded()))/\(stats.samples)), test loss \(fmt(stats.loss, 4))")
+            print(
+                "test accuracy \(fmt(stats.accuracy, 4)) (\(Int((stats.accuracy * Double(stats.samples)).rounded()))/\(stats.samples)), test loss \(fmt(stats.loss, 4))"
+            )
         }
     }
 }

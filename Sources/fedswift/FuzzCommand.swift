@@ -44,7 +44,9 @@ extension FedSwiftCommand {
                     accepted: report.accepted, rejected: report.rejected,
                     nonFinitePassedThrough: report.nonFinitePassedThrough,
                     codecs: report.codecNames.map {
-                        .init(name: $0, accepted: report.perCodec[$0]?.accepted ?? 0, rejected: report.perCodec[$0]?.rejected ?? 0)
+                        .init(
+                            name: $0, accepted: report.perCodec[$0]?.accepted ?? 0,
+                            rejected: report.perCodec[$0]?.rejected ?? 0)
                     },
                     violationCount: report.violationCount, violations: report.violations, seconds: seconds)
                 let encoder = JSONEncoder()
@@ -62,10 +64,14 @@ extension FedSwiftCommand {
                     let fill = String(repeating: " ", count: max(0, n - s.count))
                     return left ? fill + s : s + fill
                 }
-                print(pad("codec", width) + "  " + pad("accepted", 10, left: true) + "  " + pad("rejected", 10, left: true))
+                print(
+                    pad("codec", width) + "  " + pad("accepted", 10, left: true) + "  "
+                        + pad("rejected", 10, left: true))
                 for name in report.codecNames {
                     let c = report.perCodec[name] ?? CodecFuzzer.Counts()
-                    print(pad(name, width) + "  " + pad("\(c.accepted)", 10, left: true) + "  " + pad("\(c.rejected)", 10, left: true))
+                    print(
+                        pad(name, width) + "  " + pad("\(c.accepted)", 10, left: true) + "  "
+                            + pad("\(c.rejected)", 10, left: true))
                 }
                 print("violations: \(report.violationCount)")
                 for v in report.violations { print("  " + v) }

@@ -16,7 +16,9 @@ extension FedSwiftCommand {
             let current = ComputeBackend.current
             let cpu = Self.cpuModel()
             if json {
-                let backends = ComputeBackend.available.map { ["name": $0.rawValue, "version": $0.version, "isa": $0.isa] }
+                let backends = ComputeBackend.available.map {
+                    ["name": $0.rawValue, "version": $0.version, "isa": $0.isa]
+                }
                 let object: [String: Any] = [
                     "backend": current.rawValue, "version": current.version, "isa": current.isa, "cpu": cpu,
                     "cores": ProcessInfo.processInfo.activeProcessorCount, "available": backends,
@@ -40,9 +42,9 @@ extension FedSwiftCommand {
                 return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             }
             #if arch(x86_64)
-            return "x86_64"
+                return "x86_64"
             #else
-            return "arm64"
+                return "arm64"
             #endif
         }
     }

@@ -8,7 +8,9 @@ extension FedSwiftCommand {
     struct ReportCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "report",
-            abstract: "Plot test accuracy against round, virtual time and bytes for runs, and print time to a target accuracy.")
+            abstract:
+                "Plot test accuracy against round, virtual time and bytes for runs, and print time to a target accuracy."
+        )
 
         @Argument(help: "Output folders of `fedswift simulate`.") var runs: [String]
         @Option(help: "Target test accuracy for the time-to-accuracy table.") var target = 0.7
@@ -21,7 +23,9 @@ extension FedSwiftCommand {
 
         func run() throws {
             let histories = try runs.map { dir in
-                do { return try RunHistory.load(directory: dir) } catch let e as ConfigError { throw ValidationError(e.message) }
+                do { return try RunHistory.load(directory: dir) } catch let e as ConfigError {
+                    throw ValidationError(e.message)
+                }
             }
             let path = out ?? (runs[0].hasSuffix("/") ? runs[0] : runs[0] + "/") + "report.html"
             try AtomicFile.write(Array(Report.html(runs: histories, target: target).utf8), to: path)

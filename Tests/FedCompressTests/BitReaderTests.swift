@@ -46,7 +46,9 @@ import Testing
 
     @Test func aUnaryRunWithoutItsZeroAtTheEndOfTheStreamIsTruncated() throws {
         // 16 one bits and nothing after them: the terminating zero is missing.
-        let error = #expect(throws: CodecError.self) { try Self.reading([0xFF, 0xFF]) { try $0.readUnary(limit: 100) } }
+        let error = #expect(throws: CodecError.self) {
+            try Self.reading([0xFF, 0xFF]) { try $0.readUnary(limit: 100) }
+        }
         #expect(error?.code == .truncated)
         // One zero bit at the very end terminates a run of 15.
         #expect(try Self.reading([0xFF, 0x7F]) { try $0.readUnary(limit: 100) } == 15)

@@ -81,11 +81,16 @@ import Testing
         // Identity's contract is a bit-exact round trip, NaN included: allowed and counted.
         #expect(CodecFuzzer.problem(with: .dense([.nan]), bitExact: true) == nil)
         #expect(CodecFuzzer.problem(with: .dense([.infinity]), bitExact: false) != nil)
-        #expect(CodecFuzzer.problem(with: .sparse(count: 5, indices: [0, 4], values: [1, -.infinity]), bitExact: false) != nil)
+        #expect(
+            CodecFuzzer.problem(with: .sparse(count: 5, indices: [0, 4], values: [1, -.infinity]), bitExact: false)
+                != nil)
         #expect(CodecFuzzer.problem(with: .sparse(count: 5, indices: [0, 4], values: [1]), bitExact: false) != nil)
         #expect(CodecFuzzer.problem(with: .sparse(count: 5, indices: [1, 1], values: [1, 1]), bitExact: false) != nil)
-        #expect(CodecFuzzer.problem(with: .sparse(count: Int(Int32.max), indices: [], values: []), bitExact: false) == nil)
-        #expect(CodecFuzzer.problem(with: .sparse(count: Int(Int32.max) + 1, indices: [], values: []), bitExact: false) != nil)
+        #expect(
+            CodecFuzzer.problem(with: .sparse(count: Int(Int32.max), indices: [], values: []), bitExact: false) == nil)
+        #expect(
+            CodecFuzzer.problem(with: .sparse(count: Int(Int32.max) + 1, indices: [], values: []), bitExact: false)
+                != nil)
         let report = try CodecFuzzer.run(iterations: 500, seed: 5, codecs: [IdentityCodec()])
         #expect(report.violations.isEmpty, "\(report.violations.first ?? "")")
         #expect(report.nonFinitePassedThrough > 0)

@@ -6,9 +6,10 @@ import Testing
     @Test func everyCatalogEntryBuildsItsCodec() throws {
         #expect(
             Codecs.catalog.map(\.name) == [
-            "identity", "fp16", "bf16", "topk", "randomk", "threshold", "qsgd", "terngrad", "signsgd", "onebit", "natural",
-            "stc", "powersgd", "composite",
-        ])
+                "identity", "fp16", "bf16", "topk", "randomk", "threshold", "qsgd", "terngrad", "signsgd", "onebit",
+                "natural",
+                "stc", "powersgd", "composite",
+            ])
         #expect(try Codecs.make(name: "identity").id == .identity)
         #expect(try Codecs.make(name: "fp16").id == .fp16)
         #expect(try Codecs.make(name: "bf16").id == .bf16)
@@ -39,7 +40,8 @@ import Testing
         }
         #expect(
             message("zip")
-                == "unknown codec 'zip'; known codecs: identity, fp16, bf16, topk, randomk, threshold, qsgd, terngrad, signsgd, onebit, natural, stc, powersgd, composite")
+                == "unknown codec 'zip'; known codecs: identity, fp16, bf16, topk, randomk, threshold, qsgd, terngrad, signsgd, onebit, natural, stc, powersgd, composite"
+        )
         #expect(
             message("topk", ["raito": 0.1])
                 == "codec 'topk' has no parameter 'raito'; allowed: ratio, k, approximate, fp16values")

@@ -8,7 +8,10 @@ import Testing
         let bytes = try IdentityCodec().encode(v)
         // magic 3 + version 1 + id 1 + varint(6) 1 + 6·4
         #expect(bytes.count == 6 + 24)
-        guard case .dense(let out) = try IdentityCodec().decode(bytes) else { Issue.record("not dense"); return }
+        guard case .dense(let out) = try IdentityCodec().decode(bytes) else {
+            Issue.record("not dense")
+            return
+        }
         #expect(out.map(\.bitPattern) == v.map(\.bitPattern))
     }
 

@@ -205,7 +205,8 @@ import Testing
 
     @Test func catalogBuildsEveryListedCodec() throws {
         for entry in Codecs.catalog {
-            let codec = try Codecs.make(name: entry.name, parameters: entry.name == "threshold" ? ["threshold": 0.5] : [:])
+            let codec = try Codecs.make(
+                name: entry.name, parameters: entry.name == "threshold" ? ["threshold": 0.5] : [:])
             #expect(codec.name.hasPrefix(entry.name))
         }
         #expect(

@@ -71,10 +71,15 @@ import Testing
         let opwa = try SparseAggregation.overlapWeightedAverage(updates, count: 5)
         for j in 0..<5 { #expect(abs(viaScales[j] - opwa[j]) <= 1e-6 * max(1, abs(opwa[j]))) }
         // A dense update covers every coordinate.
-        #expect(try SparseAggregation.overlapScales(kept: [[1], nil], weights: [1, 3], count: 3) == [Float(4.0 / 3.0), 1, Float(4.0 / 3.0)])
+        #expect(
+            try SparseAggregation.overlapScales(kept: [[1], nil], weights: [1, 3], count: 3) == [
+                Float(4.0 / 3.0), 1, Float(4.0 / 3.0),
+            ])
         #expect(throws: CodecError.self) { try SparseAggregation.overlapScales(kept: [[3]], weights: [1], count: 3) }
         #expect(throws: CodecError.self) { try SparseAggregation.overlapScales(kept: [nil], weights: [0], count: 3) }
-        #expect(throws: CodecError.self) { try SparseAggregation.overlapScales(kept: [nil, nil], weights: [1], count: 3) }
+        #expect(throws: CodecError.self) {
+            try SparseAggregation.overlapScales(kept: [nil, nil], weights: [1], count: 3)
+        }
     }
 
     @Test func invalidInputThrows() {

@@ -63,9 +63,13 @@ import Testing
         }
         let recorder = Recorder()
         let codec = try TensorwiseCodec(tensors: layout, codec: recorder, minimumElements: 50)
-        _ = try codec.encode(vector(386), context: CodecContext(seed: 9, stream: "client/3/round/2/uplink", key: "client/3/uplink"))
+        _ = try codec.encode(
+            vector(386), context: CodecContext(seed: 9, stream: "client/3/round/2/uplink", key: "client/3/uplink"))
         #expect(recorder.contexts.map(\.shape) == [[4, 2, 3, 3], [10, 30]])
-        #expect(recorder.contexts.map(\.stream) == ["client/3/round/2/uplink/conv.weight", "client/3/round/2/uplink/fc.weight"])
+        #expect(
+            recorder.contexts.map(\.stream) == [
+                "client/3/round/2/uplink/conv.weight", "client/3/round/2/uplink/fc.weight",
+            ])
         #expect(recorder.contexts.map(\.stateKey) == ["client/3/uplink/conv.weight", "client/3/uplink/fc.weight"])
         #expect(recorder.contexts.allSatisfy { $0.seed == 9 })
     }
@@ -77,7 +81,8 @@ import Testing
             for client in 0..<2 {
                 _ = try codec.encode(
                     vector(386, seed: UInt64(round * 10 + client)),
-                    context: CodecContext(seed: 1, stream: "client/\(client)/round/\(round)/uplink", key: "client/\(client)/uplink"))
+                    context: CodecContext(
+                        seed: 1, stream: "client/\(client)/round/\(round)/uplink", key: "client/\(client)/uplink"))
             }
         }
         #expect(power.warmStartCount == 2 * 2)
@@ -108,7 +113,9 @@ import Testing
         var rng = SeededRNG(seed: 11)
         for _ in 0..<2_000 {
             var p = good
-            for _ in 0...rng.nextInt(below: 3) { p[rng.nextInt(below: p.count)] = UInt8(truncatingIfNeeded: rng.next()) }
+            for _ in 0...rng.nextInt(below: 3) {
+                p[rng.nextInt(below: p.count)] = UInt8(truncatingIfNeeded: rng.next())
+            }
             guard let u = try? codec.decode(p) else { continue }
             #expect(u.count == 386)
             if case .sparse(_, let idx, let vals) = u {

@@ -27,7 +27,8 @@ import Testing
     @Test func trainingIsReproducibleForASeed() throws {
         func run() throws -> [Float] {
             let data = SyntheticDataset.make(count: 128, classes: 3, channels: 1, height: 6, width: 6, seed: 5)
-            let model = try Model(Sequential([Flatten(), Linear(36, 3)] as [any Layer]), inputShape: [1, 6, 6], seed: 7)
+            let model = try Model(
+                Sequential([Flatten(), Linear(36, 3)] as [any Layer]), inputShape: [1, 6, 6], seed: 7)
             let trainer = Trainer(model: model, optimizer: SGD(learningRate: 0.1))
             var loader = BatchLoader(dataset: data, batchSize: 16, shuffle: true, seed: 9)
             _ = try trainer.trainEpoch(&loader)

@@ -1,5 +1,6 @@
 import FedTensor
 import Testing
+
 @testable import FedData
 
 @Suite struct BatchLoaderTests {

@@ -1,6 +1,7 @@
 import FedTensor
 import Foundation
 import Testing
+
 @testable import FedData
 
 @Suite struct FashionMNISTTests {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FedData
 
 @Suite struct NormalizationTests {

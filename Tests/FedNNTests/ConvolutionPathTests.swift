@@ -49,7 +49,8 @@ import Testing
                 }
             }
         }
-        return Reference(out: out.map(Float.init), dx: dx.map(Float.init), dw: dw.map(Float.init), db: db.map(Float.init))
+        return Reference(
+            out: out.map(Float.init), dx: dx.map(Float.init), dw: dw.map(Float.init), db: db.map(Float.init))
     }
 
     func compare(_ a: [Float], _ b: [Float], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -75,7 +76,9 @@ import Testing
         let model = try Model(conv, inputShape: Shape(Array(input.dims.dropFirst())), seed: 5)
         let x = randomTensor(input, seed: 6)
         let y = model.forward(x, training: true)
-        #expect(conv.usesDirectKernels == (ComputeBackend.current == .onednn), "direct kernels under \(ComputeBackend.current)")
+        #expect(
+            conv.usesDirectKernels == (ComputeBackend.current == .onednn),
+            "direct kernels under \(ComputeBackend.current)")
         let g = randomTensor(y.shape, seed: 7)
         model.parameters.zeroGradients()
         let dx = model.backwardWithInputGradient(g)
@@ -89,7 +92,8 @@ import Testing
         // Gradients accumulate: a second pass over the same batch doubles them.
         _ = model.forward(x, training: true)
         _ = model.backwardWithInputGradient(g)
-        compare(model.parameters.gradient(named: "weight")!.scalars, ref.dw.map { 2 * $0 }, "accumulated weight gradient")
+        compare(
+            model.parameters.gradient(named: "weight")!.scalars, ref.dw.map { 2 * $0 }, "accumulated weight gradient")
         compare(model.parameters.gradient(named: "bias")!.scalars, ref.db.map { 2 * $0 }, "accumulated bias gradient")
         // Inference runs its own primitives and gives the training forward's output.
         compare(model.forward(x, training: false).scalars, ref.out, "inference output")
@@ -114,7 +118,9 @@ import Testing
     @Test(arguments: ComputeBackend.available, 0..<edgeShapes.count)
     func edgeShapesAgreeWithDirectLoops(backend: ComputeBackend, index: Int) throws {
         let e = Self.edgeShapes[index]
-        try run(cin: e.cin, cout: e.cout, k: e.k, stride: e.stride, pad: e.pad, input: e.input, threads: 1, backend: backend)
+        try run(
+            cin: e.cin, cout: e.cout, k: e.k, stride: e.stride, pad: e.pad, input: e.input, threads: 1, backend: backend
+        )
     }
 
     @Test(arguments: ComputeBackend.available)

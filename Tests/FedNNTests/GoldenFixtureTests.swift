@@ -38,7 +38,8 @@ import Testing
         guard actual.shape == expected.shape else { return }
         let scale = max(1, expected.scalars.map(abs).max() ?? 1)
         let worst = zip(actual.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 0
-        #expect(worst <= tolerance * scale, "\(what): max |Δ| = \(worst), scale \(scale)", sourceLocation: sourceLocation)
+        #expect(
+            worst <= tolerance * scale, "\(what): max |Δ| = \(worst), scale \(scale)", sourceLocation: sourceLocation)
     }
 
     /// Runs forward (and backward with the stored upstream gradient) and compares everything stored.
@@ -54,7 +55,8 @@ import Testing
         expectClose(dx, try tensor("\(name)/grad_input"), "\(name) grad_input")
         for e in model.parameters.entries {
             let local = e.name
-            expectClose(model.parameters.gradient(named: local)!, try tensor("\(name)/grad/\(local)"), "\(name) grad \(local)")
+            expectClose(
+                model.parameters.gradient(named: local)!, try tensor("\(name)/grad/\(local)"), "\(name) grad \(local)")
         }
     }
 
@@ -82,7 +84,8 @@ import Testing
         let dx = model.backwardWithInputGradient(loss.gradient)
         expectClose(dx, try tensor("tinycnn/grad_input"), "grad_input")
         for e in model.parameters.entries {
-            expectClose(model.parameters.gradient(named: e.name)!, try tensor("tinycnn/grad/\(e.name)"), "grad \(e.name)")
+            expectClose(
+                model.parameters.gradient(named: e.name)!, try tensor("tinycnn/grad/\(e.name)"), "grad \(e.name)")
         }
     }
 
@@ -119,8 +122,10 @@ import Testing
         let model = try Model(BatchNorm2d(4), inputShape: Shape(Array(input.shape.dims.dropFirst())))
         _ = model.forward(input, training: true)
         model.backward(Tensor(shape: input.shape))
-        expectClose(model.buffers.tensor(named: "running_mean")!, try tensor("batchnorm2d_train/running_mean"), "running_mean")
-        expectClose(model.buffers.tensor(named: "running_var")!, try tensor("batchnorm2d_train/running_var"), "running_var")
+        expectClose(
+            model.buffers.tensor(named: "running_mean")!, try tensor("batchnorm2d_train/running_mean"), "running_mean")
+        expectClose(
+            model.buffers.tensor(named: "running_var")!, try tensor("batchnorm2d_train/running_var"), "running_var")
     }
 
     @Test func batchNormEvaluation() throws { try check("batchnorm2d_eval", BatchNorm2d(4), training: false) }
@@ -149,14 +154,18 @@ import Testing
         let opt: any Optimizer =
             name.hasPrefix("sgd")
             ? SGD(learningRate: h[0], momentum: h[1], dampening: h[2], weightDecay: h[3], nesterov: h[4] == 1)
-            : Adam(learningRate: h[0], beta1: h[1], beta2: h[2], eps: h[3], weightDecay: h[4], decoupledWeightDecay: h[5] == 1)
+            : Adam(
+                learningRate: h[0], beta1: h[1], beta2: h[2], eps: h[3], weightDecay: h[4],
+                decoupledWeightDecay: h[5] == 1)
         let p = ParameterSet(layout: [("p", [6])])
         p.setFlatValues(try tensor("\(name)/p0").scalars)
         for step in 1...3 {
             let g = try tensor("\(name)/grad\(step)").scalars
             for i in 0..<6 { p.gradients[i] = g[i] }
             opt.step(p)
-            expectClose(Tensor(shape: [6], scalars: p.flatValues), try tensor("\(name)/p\(step)"), "\(name) step \(step)", tolerance: 1e-6)
+            expectClose(
+                Tensor(shape: [6], scalars: p.flatValues), try tensor("\(name)/p\(step)"), "\(name) step \(step)",
+                tolerance: 1e-6)
         }
     }
 }

@@ -11,7 +11,9 @@ struct GradientCheck {
     var absoluteTolerance: Float = 2e-3
     var coordinatesPerTensor = 24
 
-    func run(_ layer: any Layer, input: Tensor, seed: UInt64 = 1, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func run(
+        _ layer: any Layer, input: Tensor, seed: UInt64 = 1, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let model = try Model(layer, inputShape: Shape(Array(input.shape.dims.dropFirst())), seed: seed)
         var rng = SeededRNG(seed: seed, stream: "gradcheck")
         let out = model.forward(input, training: true)
@@ -32,7 +34,9 @@ struct GradientCheck {
         }
         func check(_ analytic: Float, _ numeric: Float, _ what: String) {
             let tol = absoluteTolerance + relativeTolerance * max(abs(analytic), abs(numeric))
-            #expect(abs(analytic - numeric) <= tol, "\(what): analytic \(analytic) vs numeric \(numeric)", sourceLocation: sourceLocation)
+            #expect(
+                abs(analytic - numeric) <= tol, "\(what): analytic \(analytic) vs numeric \(numeric)",
+                sourceLocation: sourceLocation)
         }
         // Input coordinates.
         var x = input

@@ -75,7 +75,8 @@ import Testing
     }
 
     @Test func residualWithIdentityAndProjection() throws {
-        let identity = Residual(Sequential([Conv2d(2, 2, kernelSize: 3, padding: 1), GroupNorm(groups: 1, channels: 2)] as [any Layer]))
+        let identity = Residual(
+            Sequential([Conv2d(2, 2, kernelSize: 3, padding: 1), GroupNorm(groups: 1, channels: 2)] as [any Layer]))
         try GradientCheck().run(identity, input: randomTensor([2, 2, 4, 4], seed: 16))
         let projection = Residual(
             Sequential([Conv2d(2, 3, kernelSize: 3, stride: 2, padding: 1)] as [any Layer]),
@@ -119,7 +120,8 @@ import Testing
         let loss = SoftmaxCrossEntropy()
         let uniform = try loss.evaluate(logits: Tensor(shape: [1, 4], repeating: 3), labels: [2])
         #expect(abs(uniform - Float(1.3862944)) < 1e-6)
-        let huge = try loss.evaluate(logits: Tensor(shape: [2, 2], scalars: [1000, -1000, 1000, -1000]), labels: [0, 1])
+        let huge = try loss.evaluate(
+            logits: Tensor(shape: [2, 2], scalars: [1000, -1000, 1000, -1000]), labels: [0, 1])
         #expect(abs(huge - 1000) < 1e-3)
         #expect(loss.correct == 1)
         #expect(loss.gradient.scalars.allSatisfy { $0.isFinite })
@@ -137,7 +139,8 @@ import Testing
     @Test func meanSquaredErrorValueAndGradient() throws {
         let mse = MeanSquaredError()
         let v = try mse.evaluate(
-            prediction: Tensor(shape: [2, 2], scalars: [1, 2, 3, 4]), target: Tensor(shape: [2, 2], scalars: [0, 2, 5, 4]))
+            prediction: Tensor(shape: [2, 2], scalars: [1, 2, 3, 4]),
+            target: Tensor(shape: [2, 2], scalars: [0, 2, 5, 4]))
         #expect(v == 1.25)  // (1 + 0 + 4 + 0) / 4
         #expect(mse.gradient.scalars == [0.5, 0, -1, 0])  // 2(p − t)/4
     }

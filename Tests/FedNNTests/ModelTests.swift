@@ -14,16 +14,18 @@ import Testing
 
     @Test func zooNamesMatchThePyTorchDefinitions() throws {
         let cnn = try ModelZoo.make("cnn")
-        #expect(cnn.stateDict().map(\.name) == [
-            "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight",
-            "fc2.bias",
-        ])
+        #expect(
+            cnn.stateDict().map(\.name) == [
+                "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight",
+                "fc2.bias",
+            ])
         #expect(cnn.parameters.entry(named: "conv2.weight")?.shape == [64, 32, 5, 5])
         #expect(cnn.parameters.entry(named: "fc1.weight")?.shape == [512, 3136])
         let mlp = try ModelZoo.make("mlp")
-        #expect(mlp.stateDict().map(\.name) == [
-            "net.1.weight", "net.1.bias", "net.3.weight", "net.3.bias", "net.5.weight", "net.5.bias",
-        ])
+        #expect(
+            mlp.stateDict().map(\.name) == [
+                "net.1.weight", "net.1.bias", "net.3.weight", "net.3.bias", "net.5.weight", "net.5.bias",
+            ])
         let resnet = try ModelZoo.make("resnet")
         let names = resnet.stateDict().map(\.name)
         #expect(names.contains("layer2.0.conv1.weight"))
@@ -42,14 +44,17 @@ import Testing
                 Sequential([
                     ("conv1", Conv2d(1, 32, kernelSize: 5, padding: 2)), ("relu1", ReLU()), ("pool1", MaxPool2d(2)),
                     ("conv2", Conv2d(32, 64, kernelSize: 5, padding: 2)), ("relu2", ReLU()), ("pool2", MaxPool2d(2)),
-                    ("flatten", Flatten()), ("fc1", Linear(7 * 7 * 64, 512)), ("relu3", ReLU()), ("fc2", Linear(512, 10)),
+                    ("flatten", Flatten()), ("fc1", Linear(7 * 7 * 64, 512)), ("relu3", ReLU()),
+                    ("fc2", Linear(512, 10)),
                 ]), inputShape: [1, 28, 28], seed: 3)
             #expect(reluFirst.parameters.flatValues == zoo.parameters.flatValues)
             // Ties and zeros: a quarter of the pixels are exactly 0, as in Fashion-MNIST's borders.
             var x = randomTensor([3, 1, 28, 28], seed: 9)
             x.withUnsafeMutableBufferPointer { p in for i in stride(from: 0, to: p.count, by: 4) { p[i] = 0 } }
             let upstream = randomTensor([3, 10], seed: 10)
-            var outputs: [[Float]] = [], inputGradients: [[Float]] = [], gradients: [[Float]] = []
+            var outputs: [[Float]] = []
+            var inputGradients: [[Float]] = []
+            var gradients: [[Float]] = []
             for model in [zoo, reluFirst] {
                 model.parameters.zeroGradients()
                 outputs.append(model.forward(x, training: true).scalars)
@@ -106,11 +111,13 @@ import Testing
     }
 
     @Test func batchNormBuffersAreInTheStateDictInPyTorchOrder() throws {
-        let m = try Model(Sequential([("conv", Conv2d(1, 2, kernelSize: 3)), ("bn", BatchNorm2d(2))]), inputShape: [1, 5, 5])
-        #expect(m.stateDict().map(\.name) == [
-            "conv.weight", "conv.bias", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var",
-            "bn.num_batches_tracked",
-        ])
+        let m = try Model(
+            Sequential([("conv", Conv2d(1, 2, kernelSize: 3)), ("bn", BatchNorm2d(2))]), inputShape: [1, 5, 5])
+        #expect(
+            m.stateDict().map(\.name) == [
+                "conv.weight", "conv.bias", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var",
+                "bn.num_batches_tracked",
+            ])
     }
 
     @Test func frozenLayerGetsNoGradient() throws {

@@ -85,7 +85,9 @@ import Testing
         for i in 0..<model.parameters.count { model.parameters.gradients[i] = 1 }
         SGD(learningRate: 0.1, momentum: 0.9, weightDecay: 0.1).step(model.parameters)
         let after = model.parameters.flatValues
-        let a = model.parameters.entry(named: "a.weight")!.range.lowerBound..<model.parameters.entry(named: "a.bias")!.range.upperBound
+        let a =
+            model.parameters.entry(named: "a.weight")!.range
+            .lowerBound..<model.parameters.entry(named: "a.bias")!.range.upperBound
         #expect(Array(after[a]) == Array(before[a]))
         let b = model.parameters.entry(named: "b.weight")!.range
         for i in b { #expect(after[i] != before[i]) }

@@ -39,13 +39,16 @@ import Testing
             #expect(r.testAccuracy == d.testAccuracy)
         }
         // Top-K keeping everything, with error feedback, is lossless too.
-        let (all, _) = try run(["compression.uplink.codec=topk", "compression.uplink.ratio=1", "compression.uplink.error_feedback=residual"])
+        let (all, _) = try run([
+            "compression.uplink.codec=topk", "compression.uplink.ratio=1", "compression.uplink.error_feedback=residual",
+        ])
         #expect(all.model.parameters.flatValues == dense.model.parameters.flatValues)
     }
 
     @Test func topKWithErrorFeedbackIsSmallDeterministicAndStillLearns() throws {
         let settings = [
-            "compression.uplink.codec=topk", "compression.uplink.ratio=0.05", "compression.uplink.error_feedback=residual",
+            "compression.uplink.codec=topk", "compression.uplink.ratio=0.05",
+            "compression.uplink.error_feedback=residual",
             "compression.uplink.min_tensor_elements=100", "rounds=6",
         ]
         let (a, ra) = try run(settings)
@@ -65,7 +68,8 @@ import Testing
         #expect(!memories.isEmpty)
         #expect(memories.allSatisfy { $0.feedback.residual.count == a.model.parameterCount })
         // Without error feedback the run differs and keeps no residuals.
-        let (c, rc) = try run(Array(settings.dropFirst(3)) + ["compression.uplink.codec=topk", "compression.uplink.ratio=0.05"])
+        let (c, rc) = try run(
+            Array(settings.dropFirst(3)) + ["compression.uplink.codec=topk", "compression.uplink.ratio=0.05"])
         #expect(rc != ra)
         #expect(c.clientsWithMemory.allSatisfy { $0.feedback.residual.isEmpty })
     }
@@ -94,7 +98,8 @@ import Testing
 
     @Test func bcrsGivesFasterLinksLargerRatiosThatEqualiseUploadTimes() throws {
         let cfg = try config([
-            "compression.uplink.codec=topk", "compression.ratio_policy.name=bcrs", "compression.ratio_policy.ratio=0.01",
+            "compression.uplink.codec=topk", "compression.ratio_policy.name=bcrs",
+            "compression.ratio_policy.ratio=0.01",
             "compression.ratio_policy.min_ratio=0.001", "compression.ratio_policy.max_ratio=0.5",
             "devices.uplink_kbps={distribution: lognormal, median: 5000, sigma: 1, min: 1000, max: 100000}",
             "devices.latency_ms=0",
@@ -104,7 +109,9 @@ import Testing
         let uplinks = try sim.uplinks(for: clients, round: 1)
         let bandwidth = clients.map { sim.devices[$0].uplinkKbps * 1000 }
         let ratios = uplinks.map { u -> Double in
-            guard let t = u?.codec as? TensorwiseCodec, let topk = t.codec as? TopKCodec, case .ratio(let r) = topk.budget else {
+            guard let t = u?.codec as? TensorwiseCodec, let topk = t.codec as? TopKCodec,
+                case .ratio(let r) = topk.budget
+            else {
                 Issue.record("expected a tensorwise Top-K codec")
                 return 0
             }
@@ -123,7 +130,9 @@ import Testing
 
     func ratios(_ sim: Simulation, clients: [Int], round: Int) throws -> [Double] {
         try sim.uplinks(for: clients, round: round).map { u in
-            guard let t = u?.codec as? TensorwiseCodec, let topk = t.codec as? TopKCodec, case .ratio(let r) = topk.budget else {
+            guard let t = u?.codec as? TensorwiseCodec, let topk = t.codec as? TopKCodec,
+                case .ratio(let r) = topk.budget
+            else {
                 throw CodecError(.invalidParameter, "expected a tensorwise Top-K codec")
             }
             return r
@@ -153,7 +162,10 @@ import Testing
     }
 
     @Test func powerSGDWarmStartsOncePerClientAndTensorAcrossRounds() throws {
-        let (sim, rows) = try run(["compression.uplink.codec=powersgd", "compression.uplink.rank=2", "compression.uplink.error_feedback=residual", "rounds=4"])
+        let (sim, rows) = try run([
+            "compression.uplink.codec=powersgd", "compression.uplink.rank=2",
+            "compression.uplink.error_feedback=residual", "rounds=4",
+        ])
         let power = try #require(sim.uplinkCodec?.codec as? PowerSGDCodec)
         // The mlp has three weight matrices; each client that trained has one warm start per matrix.
         #expect(power.warmStartCount == 3 * sim.clientsWithMemory.count)
@@ -164,7 +176,10 @@ import Testing
 
     @Test func ef21AndDGCRunDeterministically() throws {
         for scheme in ["ef21", "dgc"] {
-            let s = ["compression.uplink.codec=topk", "compression.uplink.ratio=0.05", "compression.uplink.error_feedback=\(scheme)"]
+            let s = [
+                "compression.uplink.codec=topk", "compression.uplink.ratio=0.05",
+                "compression.uplink.error_feedback=\(scheme)",
+            ]
             let (a, ra) = try run(s)
             let (_, rb) = try run(s + ["workers=1"])
             #expect(ra == rb, "\(scheme)")
@@ -177,7 +192,9 @@ import Testing
     }
 
     @Test func compressedBroadcastCountsCatchUpBytesAndKeepsTheResidual() throws {
-        let (sim, rows) = try run(["compression.downlink.codec=fp16", "compression.downlink.error_feedback=residual", "rounds=4"])
+        let (sim, rows) = try run([
+            "compression.downlink.codec=fp16", "compression.downlink.error_feedback=residual", "rounds=4",
+        ])
         let half = try payloadSize("fp16", sim)
         let dense = 16 + 4 * sim.model.parameterCount
         // Round 1: every selected client holds the initial model and downloads one broadcast.
@@ -199,7 +216,9 @@ import Testing
         let layout = [TensorwiseCodec.Tensor(name: "w", shape: [4, 5])]
         let codec = try TensorwiseCodec(tensors: layout, codec: TopKCodec(ratio: 0.2))
         var x = [Float](repeating: 0, count: 20)
-        let b = x.withUnsafeBufferPointer { Broadcast(codec: codec, feedback: .residual, initial: $0, clients: 3, seed: 1) }
+        let b = x.withUnsafeBufferPointer {
+            Broadcast(codec: codec, feedback: .residual, initial: $0, clients: 3, seed: 1)
+        }
         var rng = SeededRNG(seed: 5)
         var total = 0
         for round in 1...6 {
@@ -216,7 +235,10 @@ import Testing
     @Test func nonFiniteUpdatesAreRejectedNotAggregated() throws {
         // lr 100 makes local training blow up: those clients' updates are dropped, with or without
         // a codec (fp16 also overflows to infinity above 65,504), and the model stays finite.
-        for extra in [[], ["compression.uplink.codec=fp16"], ["compression.uplink.codec=topk", "compression.uplink.error_feedback=residual"]] {
+        for extra in [
+            [], ["compression.uplink.codec=fp16"],
+            ["compression.uplink.codec=topk", "compression.uplink.error_feedback=residual"],
+        ] {
             let (sim, rows) = try run(["local.lr=100", "rounds=2"] + extra)
             #expect(rows.contains { $0.dropped > 0 }, "\(extra)")
             #expect(sim.model.parameters.flatValues.allSatisfy { $0.isFinite }, "\(extra)")
@@ -228,12 +250,24 @@ import Testing
         ("compression: {uplink: {codec: zip}}", "compression.uplink.codec", "topk"),
         ("compression: {uplink: {codec: topk, ratio: 2}}", "compression.uplink.codec", "ratio"),
         ("compression: {uplink: {codec: topk, levels: 3}}", "compression.uplink.codec", "allowed: ratio"),
-        ("compression: {uplink: {codec: topk, error_feedback: magic}}", "compression.uplink.error_feedback", "residual"),
-        ("compression: {downlink: {codec: fp16, error_feedback: ef21}}", "compression.downlink.error_feedback", "none, residual"),
+        (
+            "compression: {uplink: {codec: topk, error_feedback: magic}}", "compression.uplink.error_feedback",
+            "residual"
+        ),
+        (
+            "compression: {downlink: {codec: fp16, error_feedback: ef21}}", "compression.downlink.error_feedback",
+            "none, residual"
+        ),
         ("compression: {uplink: {codec: powersgd, per_tensor: false}}", "compression.uplink.per_tensor", "shapes"),
         ("compression: {uplink: {codec: qsgd}, ratio_policy: {name: bcrs}}", "compression.ratio_policy", "'ratio'"),
-        ("compression: {uplink: {codec: topk}, ratio_policy: {name: adatopk}}", "compression.ratio_policy.target_time_s", "target"),
-        ("compression: {uplink: {codec: topk}, ratio_policy: {name: bcrs, ratio: 0.5, max_ratio: 0.1}}", "compression.ratio_policy.ratio", "outside"),
+        (
+            "compression: {uplink: {codec: topk}, ratio_policy: {name: adatopk}}",
+            "compression.ratio_policy.target_time_s", "target"
+        ),
+        (
+            "compression: {uplink: {codec: topk}, ratio_policy: {name: bcrs, ratio: 0.5, max_ratio: 0.1}}",
+            "compression.ratio_policy.ratio", "outside"
+        ),
         ("compression: {aggregation: mean}", "compression.aggregation", "plain, opwa"),
         ("compression: {uplnk: {codec: topk}}", "compression.uplnk", "unknown key"),
     ])

@@ -26,8 +26,11 @@ import Testing
 
     @Test func overridesReachNestedKeysAndParseValues() throws {
         let c = try ExperimentConfig.parse(
-            yaml: minimal, overrides: ["rounds=7", "seed=42", "workers=1", "local.lr=0.05", "strategy.name=fedavgm",
-                                       "devices.uplink_kbps=500", "deadline_s=12.5"])
+            yaml: minimal,
+            overrides: [
+                "rounds=7", "seed=42", "workers=1", "local.lr=0.05", "strategy.name=fedavgm",
+                "devices.uplink_kbps=500", "deadline_s=12.5",
+            ])
         #expect(c.rounds == 7)
         #expect(c.seed == 42)
         #expect(c.workers == 1)
@@ -38,7 +41,8 @@ import Testing
     }
 
     @Test func resolvedYAMLParsesBackToTheSameConfig() throws {
-        let c = try ExperimentConfig.parse(yaml: minimal, overrides: ["strategy.momentum=0.8", "strategy.name=fedavgm"])
+        let c = try ExperimentConfig.parse(
+            yaml: minimal, overrides: ["strategy.momentum=0.8", "strategy.name=fedavgm"])
         let again = try ExperimentConfig.parse(yaml: c.yaml())
         #expect(again.yaml() == c.yaml())
         #expect(again.strategyParameters == ["momentum": 0.8])
@@ -53,13 +57,18 @@ import Testing
         ("partition: {clients: 20, alhpa: 1}", "partition.alhpa", "unknown key"),
         ("local: {lr: fast}", "local.lr", "expected a number"),
         ("clients_per_round: 50", "clients_per_round", "out of range"),
-        ("devices: {uplink_kbps: {distribution: pareto}}", "devices.uplink_kbps.distribution", "constant, uniform, lognormal"),
+        (
+            "devices: {uplink_kbps: {distribution: pareto}}", "devices.uplink_kbps.distribution",
+            "constant, uniform, lognormal"
+        ),
         ("strategy: {name: fedsgd}", "strategy.name", "fedavg, fedavgm"),
         ("dropout: 1.5", "dropout", "out of range"),
     ])
     func badValuesNameTheKey(_ line: String, _ key: String, _ hint: String) {
         var yaml = minimal
-        if line.hasPrefix("rounds") || line.hasPrefix("model:") || line.hasPrefix("partition") || line.hasPrefix("clients_per_round") {
+        if line.hasPrefix("rounds") || line.hasPrefix("model:") || line.hasPrefix("partition")
+            || line.hasPrefix("clients_per_round")
+        {
             let k = String(line.prefix { $0 != ":" })
             yaml = yaml.split(separator: "\n").filter { !$0.hasPrefix(k + ":") }.joined(separator: "\n")
         }
@@ -94,15 +103,22 @@ import Testing
         let d = ClientDevice(computeMsPerSample: 2, uplinkKbps: 1000, downlinkKbps: 8000, latencyMs: 50)
         // download 1,000,000 B · 8 / 8,000,000 bit/s = 1 s; compute 500 · 2 ms = 1 s;
         // upload 250,000 B · 8 / 1,000,000 bit/s = 2 s; latency 0.05 s.
-        #expect(abs(d.roundSeconds(downloadBytes: 1_000_000, uploadBytes: 250_000, samplesProcessed: 500) - 4.05) < 1e-12)
+        #expect(
+            abs(d.roundSeconds(downloadBytes: 1_000_000, uploadBytes: 250_000, samplesProcessed: 500) - 4.05) < 1e-12)
     }
 
     @Test func traceFileParsesAndRejectsBadLines() throws {
         let ok = "client,compute_ms,up,down,avail\n1, 2.5, 1000, 5000\n0, 1, 200, 800, 0.5\n"
         let devices = try DeviceProfiles.parse(trace: ok, clients: 2, path: "t.csv")
-        #expect(devices[0] == ClientDevice(computeMsPerSample: 1, uplinkKbps: 200, downlinkKbps: 800, latencyMs: 0, availability: 0.5))
+        #expect(
+            devices[0]
+                == ClientDevice(
+                    computeMsPerSample: 1, uplinkKbps: 200, downlinkKbps: 800, latencyMs: 0, availability: 0.5))
         #expect(devices[1].computeMsPerSample == 2.5)
-        for bad in ["0,1,2\n1,1,1,1", "0,1,1,1\n0,1,1,1", "0,1,1,1", "0,1,0,1\n1,1,1,1", "0,1,1,1,2\n1,1,1,1", "0,x,1,1\n1,1,1,1"] {
+        for bad in [
+            "0,1,2\n1,1,1,1", "0,1,1,1\n0,1,1,1", "0,1,1,1", "0,1,0,1\n1,1,1,1", "0,1,1,1,2\n1,1,1,1",
+            "0,x,1,1\n1,1,1,1",
+        ] {
             #expect(throws: ConfigError.self) { try DeviceProfiles.parse(trace: bad, clients: 2, path: "t.csv") }
         }
     }

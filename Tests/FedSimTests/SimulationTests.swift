@@ -106,7 +106,9 @@ import Testing
     }
 
     @Test func overSelectionKeepsTheFirstFinishers() throws {
-        let (_, rows) = try run(["over_selection=0.5", "devices.compute_ms_per_sample={distribution: lognormal, median: 2, sigma: 1}"])
+        let (_, rows) = try run([
+            "over_selection=0.5", "devices.compute_ms_per_sample={distribution: lognormal, median: 2, sigma: 1}",
+        ])
         for r in rows {
             #expect(r.selected == 6)
             #expect(r.completed == 4)
@@ -139,12 +141,15 @@ import Testing
             yaml: "name: r\nrounds: 3\nmodel: mlp\npartition: {clients: 4}\nclients_per_round: 2\nworkers: 1")
         let out = try RunDirectory(path: dir, config: config)
         let rows = [
-            RoundMetrics(round: 1, virtualTime: 10, wallTime: 1, bytesUp: 100, bytesDown: 200, trainLoss: 2, testLoss: 1.5,
-                         testAccuracy: 0.5, selected: 2, completed: 2, dropped: 0, skipped: nil),
-            RoundMetrics(round: 2, virtualTime: 25, wallTime: 2, bytesUp: 100, bytesDown: 200, trainLoss: nil, testLoss: nil,
-                         testAccuracy: nil, selected: 2, completed: 0, dropped: 2, skipped: "only 0 of 2 \"clients\""),
-            RoundMetrics(round: 3, virtualTime: 40, wallTime: 3, bytesUp: 50, bytesDown: 200, trainLoss: 1, testLoss: 0.9,
-                         testAccuracy: 0.75, selected: 2, completed: 1, dropped: 1, skipped: nil),
+            RoundMetrics(
+                round: 1, virtualTime: 10, wallTime: 1, bytesUp: 100, bytesDown: 200, trainLoss: 2, testLoss: 1.5,
+                testAccuracy: 0.5, selected: 2, completed: 2, dropped: 0, skipped: nil),
+            RoundMetrics(
+                round: 2, virtualTime: 25, wallTime: 2, bytesUp: 100, bytesDown: 200, trainLoss: nil, testLoss: nil,
+                testAccuracy: nil, selected: 2, completed: 0, dropped: 2, skipped: "only 0 of 2 \"clients\""),
+            RoundMetrics(
+                round: 3, virtualTime: 40, wallTime: 3, bytesUp: 50, bytesDown: 200, trainLoss: 1, testLoss: 0.9,
+                testAccuracy: 0.75, selected: 2, completed: 1, dropped: 1, skipped: nil),
         ]
         for r in rows { out.append(r) }
         let history = try RunHistory.load(directory: dir)

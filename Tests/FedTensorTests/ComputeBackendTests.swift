@@ -72,7 +72,8 @@ import Testing
                     #expect(out[index] == before[index], "padding column \(j) of row \(i) was written")
                     continue
                 }
-                var dot = 0.0, magnitude = 0.0
+                var dot = 0.0
+                var magnitude = 0.0
                 for p in 0..<c.k {
                     let term = at(a, lda, c.transA, i, p) * at(b, ldb, c.transB, p, j)
                     dot += term
@@ -132,16 +133,16 @@ import Testing
     }
 
     #if os(Linux) && arch(x86_64)
-    @Test func oneDNNIsBuiltOnX8664Linux() {
-        // scripts/install-deps.sh installs libdnnl-dev, so this build must have it; a build made
-        // with FEDSWIFT_NO_ONEDNN=1 says so and skips the check.
-        guard getenv("FEDSWIFT_NO_ONEDNN") == nil else { return }
-        #expect(ComputeBackend.available.first == .onednn)
-        #expect(ComputeBackend.onednn.version.hasPrefix("2.") || ComputeBackend.onednn.version.hasPrefix("3."))
-    }
+        @Test func oneDNNIsBuiltOnX8664Linux() {
+            // scripts/install-deps.sh installs libdnnl-dev, so this build must have it; a build made
+            // with FEDSWIFT_NO_ONEDNN=1 says so and skips the check.
+            guard getenv("FEDSWIFT_NO_ONEDNN") == nil else { return }
+            #expect(ComputeBackend.available.first == .onednn)
+            #expect(ComputeBackend.onednn.version.hasPrefix("2.") || ComputeBackend.onednn.version.hasPrefix("3."))
+        }
     #endif
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

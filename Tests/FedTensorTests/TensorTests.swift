@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FedTensor
 
 @Suite struct TensorTests {
