@@ -5,7 +5,7 @@ JOBS  ?= 2
 BIN    = .build/release/fedswift
 RUNS  ?= runs
 
-.PHONY: demo demo-central test lint deps build build-no-onednn bench clean
+.PHONY: demo demo-central test test-debug lint deps build build-no-onednn bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -32,6 +32,11 @@ test: deps
 	$(SWIFT) build -c release -j $(JOBS) --build-tests -Xswiftc -enable-testing
 	$(SWIFT) test -c release -j $(JOBS) --skip-build -Xswiftc -enable-testing
 	FEDSWIFT_BACKEND=openblas $(SWIFT) test -c release -j $(JOBS) --skip-build -Xswiftc -enable-testing
+
+# The suite once more in a debug build (assertions and exclusivity checks on; CI runs it).
+test-debug: deps
+	$(SWIFT) build -j $(JOBS) --build-tests
+	$(SWIFT) test -j $(JOBS) --skip-build
 
 # Formatting, by the toolchain's `swift format` with the repository's .swift-format
 # (`swift format format -i --recursive Sources Tests Package.swift` applies it).

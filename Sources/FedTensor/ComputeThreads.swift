@@ -59,18 +59,22 @@ public enum ComputeThreads {
                         fs_parallel(Int32(workers), pointer) { context, worker, workers in
                             let job = context!.assumingMemoryBound(to: TeamJob.self).pointee
                             let range = ComputeThreads.splitRange(job.total, parts: Int(workers), index: Int(worker))
-                            ComputeThreads.withThreads(1) { job.body(Int(worker), range) }
+                            // The caller is on oneDNN, and so are its workers (nested regions run serially).
+                            ComputeBackend.with(.onednn) {
+                                ComputeThreads.withThreads(1) { job.body(Int(worker), range) }
+                            }
                         }
                     }
                 }
             }
         #endif
         // Workers touch disjoint ranges; the caller's closure only needs to outlive this call.
+        let backend = ComputeBackend.current
         withoutActuallyEscaping(body) { escapable in
             nonisolated(unsafe) let work = escapable
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                // Nested parallel regions inside a worker run serially.
-                withThreads(1) { work(w, splitRange(total, parts: workers, index: w)) }
+                // Workers compute on the caller's backend; nested parallel regions inside one run serially.
+                ComputeBackend.with(backend) { withThreads(1) { work(w, splitRange(total, parts: workers, index: w)) } }
             }
         }
     }

@@ -95,6 +95,7 @@ import Testing
                         nonisolated(unsafe) let (ownerOut, visitsOut) = (o, v)
                         ComputeThreads.forEachRange(total) { worker, range in
                             #expect(ComputeThreads.count == 1)
+                            #expect(ComputeBackend.current == backend)
                             for i in range {
                                 ownerOut[i] = worker
                                 visitsOut[i] += 1
