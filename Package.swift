@@ -78,18 +78,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FedTensorTests", dependencies: ["FedTensor"], swiftSettings: swiftSettings),
+        // Shared by the test targets: temporary directories, approximate comparison.
+        .target(name: "FedTestSupport", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FedTensorTests", dependencies: ["FedTensor", "FedTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FedNNTests",
-            dependencies: ["FedNN", "FedTensor"],
+            dependencies: ["FedNN", "FedTensor", "FedTestSupport"],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FedDataTests", dependencies: ["FedData", "FedTensor"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FedDataTests", dependencies: ["FedData", "FedTensor", "FedTestSupport"], swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FedCompressTests", dependencies: ["FedCompress", "FedTensor"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "FedSimTests", dependencies: ["FedSim", "FedCompress", "FedCore", "FedNN", "FedData", "FedTensor"],
+            name: "FedSimTests",
+            dependencies: ["FedSim", "FedCompress", "FedCore", "FedNN", "FedData", "FedTensor", "FedTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FedCoreTests", dependencies: ["FedCore", "FedNN", "FedData", "FedTensor"],

@@ -1,4 +1,5 @@
 import FedTensor
+import FedTestSupport
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import FedTensor
+import FedTestSupport
 import Testing
 
 @testable import FedData

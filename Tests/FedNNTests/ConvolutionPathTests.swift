@@ -1,4 +1,5 @@
 import FedTensor
+import FedTestSupport
 import Testing
 
 @testable import FedNN
@@ -55,9 +56,8 @@ import Testing
 
     func compare(_ a: [Float], _ b: [Float], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(a.count == b.count, "\(what) count", sourceLocation: sourceLocation)
-        let scale = max(1, b.map(abs).max() ?? 1)
-        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
-        #expect(worst <= 2e-5 * scale, "\(what): max |Δ| \(worst)", sourceLocation: sourceLocation)
+        let closeness = Closeness(a, b)
+        #expect(closeness.isWithin(2e-5), "\(what): \(closeness)", sourceLocation: sourceLocation)
     }
 
     func run(

@@ -1,4 +1,5 @@
 import FedTensor
+import FedTestSupport
 import Testing
 
 @testable import FedNN
@@ -36,10 +37,8 @@ import Testing
     ) {
         #expect(actual.shape == expected.shape, "\(what): shape", sourceLocation: sourceLocation)
         guard actual.shape == expected.shape else { return }
-        let scale = max(1, expected.scalars.map(abs).max() ?? 1)
-        let worst = zip(actual.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 0
-        #expect(
-            worst <= tolerance * scale, "\(what): max |Δ| = \(worst), scale \(scale)", sourceLocation: sourceLocation)
+        let closeness = Closeness(actual.scalars, expected.scalars)
+        #expect(closeness.isWithin(tolerance), "\(what): \(closeness)", sourceLocation: sourceLocation)
     }
 
     /// Runs forward (and backward with the stored upstream gradient) and compares everything stored.

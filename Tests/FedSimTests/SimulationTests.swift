@@ -2,6 +2,7 @@ import FedCore
 import FedData
 import FedNN
 import FedTensor
+import FedTestSupport
 import Foundation
 import Testing
 
@@ -136,7 +137,8 @@ import Testing
 
 @Suite struct ReportTests {
     @Test func metricsFilesRoundTripAndTimeToTargetIsTheFirstCrossing() throws {
-        let dir = "/tmp/fedswift-report-test-\(UInt32.random(in: 0...UInt32.max))"
+        let temporary = try TemporaryDirectory(prefix: "fedswift-report")
+        let dir = temporary.file("run")
         let config = try ExperimentConfig.parse(
             yaml: "name: r\nrounds: 3\nmodel: mlp\npartition: {clients: 4}\nclients_per_round: 2\nworkers: 1")
         let out = try RunDirectory(path: dir, config: config)

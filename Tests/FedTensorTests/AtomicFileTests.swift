@@ -1,3 +1,4 @@
+import FedTestSupport
 import Foundation
 import Testing
 
@@ -6,10 +7,8 @@ import Testing
 @Suite struct AtomicFileTests {
     /// A fresh empty directory, removed after `body`.
     func withTemporaryDirectory(_ body: (String) throws -> Void) throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("fedtensor-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
-        defer { try? FileManager.default.removeItem(at: url) }
-        try body(url.path)
+        let directory = try TemporaryDirectory(prefix: "fedtensor")
+        try body(directory.path)
     }
 
     func entries(of directory: String) throws -> [String] {

@@ -1,3 +1,4 @@
+import FedTestSupport
 import Foundation
 import Testing
 
@@ -85,8 +86,8 @@ func bits(_ tensor: Tensor) -> [UInt32] { tensor.scalars.map(\.bitPattern) }
     }
 
     @Test func writeAndReadThroughTheFileSystem() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("st-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        let directory = try TemporaryDirectory(prefix: "safetensors")
+        let path = directory.file("model.safetensors")
         let weight = Tensor(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6])
         try SafeTensors.write([("w", weight)], metadata: ["epoch": "3"], to: path)
         #expect(try AtomicFile.read(path) == SafeTensors.encode([("w", weight)], metadata: ["epoch": "3"]))
@@ -96,8 +97,8 @@ func bits(_ tensor: Tensor) -> [UInt32] { tensor.scalars.map(\.bitPattern) }
     }
 
     @Test func readErrorsNameTheFile() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("st-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        let directory = try TemporaryDirectory(prefix: "safetensors")
+        let path = directory.file("model.safetensors")
         #expect(throws: FileError.self) { try SafeTensors.read(path: path) }
         try AtomicFile.write([1, 2, 3], to: path)
         let error = #expect(throws: SafeTensorsError.self) { try SafeTensors.read(path: path) }
