@@ -322,13 +322,14 @@ static int conv_build(fs_conv *c) {
     if (s == dnnl_success) s = step_init(&c->backward_data, pd);
     if (s == dnnl_success)
         s = operand_init(&c->bd_diff_dst, &dst_user, query(&c->backward_data, dnnl_query_diff_dst_md), 1, 0);
-    if (s == dnnl_success)
-        s = operand_init(&c->bd_weight, &weight_user, query(&c->backward_data, dnnl_query_weights_md), 1, 0);
-    if (s == dnnl_success)
-        s = operand_init(&c->bd_diff_src, &src_user, query(&c->backward_data, dnnl_query_diff_src_md), 0, 0);
+    /* Operands that a forward's buffer can serve get none of their own (no unused buffers). */
     if (s == dnnl_success)
         c->bd_weight_is_forward = !c->weight.plain && dnnl_memory_desc_equal(query(&c->backward_data, dnnl_query_weights_md),
                                                                               query(&c->forward, dnnl_query_weights_md));
+    if (s == dnnl_success && !c->bd_weight_is_forward)
+        s = operand_init(&c->bd_weight, &weight_user, query(&c->backward_data, dnnl_query_weights_md), 1, 0);
+    if (s == dnnl_success)
+        s = operand_init(&c->bd_diff_src, &src_user, query(&c->backward_data, dnnl_query_diff_src_md), 0, 0);
 
     /* Backward weights */
     pd = NULL;
@@ -337,7 +338,11 @@ static int conv_build(fs_conv *c) {
                                                         &dst_any, strides, pad_l, pad_r);
     if (s == dnnl_success) s = dnnl_primitive_desc_create(&pd, &desc, attr, e, c->forward.pd);
     if (s == dnnl_success) s = step_init(&c->backward_weights, pd);
-    if (s == dnnl_success) s = operand_init(&c->bw_src, &src_user, query(&c->backward_weights, dnnl_query_src_md), 1, 0);
+    if (s == dnnl_success)
+        c->bw_src_is_forward = dnnl_memory_desc_equal(query(&c->backward_weights, dnnl_query_src_md),
+                                                      query(&c->forward, dnnl_query_src_md));
+    if (s == dnnl_success && !c->bw_src_is_forward)
+        s = operand_init(&c->bw_src, &src_user, query(&c->backward_weights, dnnl_query_src_md), 1, 0);
     if (s == dnnl_success)
         s = operand_init(&c->bw_diff_dst, &dst_user, query(&c->backward_weights, dnnl_query_diff_dst_md), 1, 0);
     if (s == dnnl_success)
@@ -345,13 +350,10 @@ static int conv_build(fs_conv *c) {
     if (s == dnnl_success && g->has_bias)
         s = operand_init(&c->bw_diff_bias, &bias_user,
                          dnnl_primitive_desc_query_md(c->backward_weights.pd, dnnl_query_diff_weights_md, 1), 0, 1);
-    if (s == dnnl_success) {
-        c->bw_src_is_forward = dnnl_memory_desc_equal(query(&c->backward_weights, dnnl_query_src_md),
-                                                      query(&c->forward, dnnl_query_src_md));
+    if (s == dnnl_success)
         c->bw_diff_dst_is_bd = !c->bd_diff_dst.plain &&
                                dnnl_memory_desc_equal(query(&c->backward_weights, dnnl_query_diff_dst_md),
                                                       query(&c->backward_data, dnnl_query_diff_dst_md));
-    }
     dnnl_primitive_attr_destroy(attr);
     return (int)s;
 }

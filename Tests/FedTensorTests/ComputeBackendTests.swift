@@ -132,6 +132,23 @@ import Testing
         }
     }
 
+    @Test func directConvolutionNamesItsImplementationsAndInferenceHasNoBackward() throws {
+        guard ComputeBackend.onednn.isAvailable else { return }
+        let geometry = ConvGeometry(channels: 32, height: 14, width: 14, kernelH: 5, kernelW: 5, padH: 2, padW: 2)
+        func make(inference: Bool) throws -> DirectConvolution {
+            try #require(
+                DirectConvolution(
+                    .init(
+                        geometry: geometry, batch: 8, outChannels: 64, hasBias: true, inference: inference, threads: 1))
+            )
+        }
+        let training = try make(inference: false).implementations
+        #expect(!training.forward.isEmpty && !training.backwardData.isEmpty && !training.backwardWeights.isEmpty)
+        let inference = try make(inference: true).implementations
+        #expect(!inference.forward.isEmpty)
+        #expect(inference.backwardData.isEmpty && inference.backwardWeights.isEmpty)
+    }
+
     #if os(Linux) && arch(x86_64)
         @Test func oneDNNIsBuiltOnX8664Linux() {
             // scripts/install-deps.sh installs libdnnl-dev, so this build must have it; a build made
