@@ -36,6 +36,7 @@ let package = Package(
         .library(name: "FedData", targets: ["FedData"]),
         .library(name: "FedCompress", targets: ["FedCompress"]),
         .library(name: "FedCore", targets: ["FedCore"]),
+        .library(name: "FedEngine", targets: ["FedEngine"]),
         .library(name: "FedSim", targets: ["FedSim"]),
         .executable(name: "fedswift", targets: ["fedswift"]),
     ],
@@ -63,17 +64,24 @@ let package = Package(
         .target(name: "FedData", dependencies: ["FedTensor", "CZlib"], swiftSettings: swiftSettings),
         .target(name: "FedCompress", dependencies: ["FedTensor", "CZlib"], swiftSettings: swiftSettings),
         .target(name: "FedCore", dependencies: ["FedTensor", "FedNN", "FedData"], swiftSettings: swiftSettings),
+        // The federated protocol for any client pool: config, round engine, local update, receive path.
         .target(
-            name: "FedSim",
+            name: "FedEngine",
             dependencies: [
                 "FedTensor", "FedNN", "FedData", "FedCore", "FedCompress", .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
+        // The simulator: virtual clients on a virtual clock behind the engine.
+        .target(
+            name: "FedSim",
+            dependencies: ["FedTensor", "FedNN", "FedData", "FedCore", "FedCompress", "FedEngine"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "fedswift",
             dependencies: [
-                "FedTensor", "FedNN", "FedData", "FedCore", "FedSim", "FedCompress",
+                "FedTensor", "FedNN", "FedData", "FedCore", "FedEngine", "FedSim", "FedCompress",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -95,7 +103,9 @@ let package = Package(
             name: "FedCompressTests", dependencies: ["FedCompress", "FedTensor"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FedSimTests",
-            dependencies: ["FedSim", "FedCompress", "FedCore", "FedNN", "FedData", "FedTensor", "FedTestSupport"],
+            dependencies: [
+                "FedSim", "FedEngine", "FedCompress", "FedCore", "FedNN", "FedData", "FedTensor", "FedTestSupport",
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FedCoreTests", dependencies: ["FedCore", "FedNN", "FedData", "FedTensor"],

@@ -5,19 +5,38 @@
 /// then ``endRound(parameters:steps:learningRate:)`` with its final weights.
 ///
 /// ```swift
+/// let rule = strategy.makeClientRule(broadcast: received, state: kept)
 /// rule.beginRound(global: model.parameters.values)
 /// for batch in batches {
 ///     // forward, backward
 ///     rule.adjustGradients(model.parameters.gradients, parameters: model.parameters.values)
 ///     optimizer.step(model.parameters)
 /// }
-/// let controlDelta = rule.endRound(parameters: model.parameters.values, steps: k, learningRate: lr)
+/// let output = rule.endRound(parameters: model.parameters.values, steps: k, learningRate: lr)
 /// ```
 public protocol ClientRule: AnyObject {
     /// Remembers what the round needs from the global weights the client starts from.
     func beginRound(global: UnsafeBufferPointer<Float>)
     /// Changes the gradients in place after backward and before the optimizer step.
     func adjustGradients(_ gradients: UnsafeMutableBufferPointer<Float>, parameters: UnsafeBufferPointer<Float>)
-    /// Finishes the round after `steps` local steps at `learningRate`; returns SCAFFOLD's Δc_i, or nil.
-    func endRound(parameters: UnsafeBufferPointer<Float>, steps: Int, learningRate: Float) -> [Float]?
+    /// Finishes the round after `steps` local steps at `learningRate`.
+    func endRound(parameters: UnsafeBufferPointer<Float>, steps: Int, learningRate: Float) -> ClientRuleOutput
+}
+
+/// What a client rule adds to a round's result.
+public struct ClientRuleOutput: Sendable, Equatable {
+    /// Vectors uploaded with the model update, by name (SCAFFOLD: "control_delta"); they reach the
+    /// strategy as ``ClientUpdate/vectors``.
+    public var upload: [String: [Float]]
+    /// The client's state for its next round, by name (SCAFFOLD: "control"); kept only if the
+    /// server accepts the round's update.
+    public var state: [String: [Float]]
+
+    public init(upload: [String: [Float]] = [:], state: [String: [Float]] = [:]) {
+        self.upload = upload
+        self.state = state
+    }
+
+    /// Nothing uploaded, nothing kept.
+    public static let none = ClientRuleOutput()
 }

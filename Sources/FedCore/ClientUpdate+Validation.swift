@@ -1,10 +1,10 @@
 extension ClientUpdate {
     /// Checks what can be checked without reading the vectors: a non-empty list, distinct ids, lengths,
-    /// sample counts and, where required, local steps and control deltas. Finiteness is checked while
+    /// sample counts and, where required, local steps and the named upload vectors. Finiteness is checked while
     /// accumulating (``DeltaAccumulator``), so every vector is read once.
     static func validate(
         _ updates: [ClientUpdate], parameterCount: Int, requireLocalSteps: Bool = false,
-        requireControlDelta: Bool = false
+        requireVectors: [String] = []
     ) throws {
         guard !updates.isEmpty else {
             throw StrategyError(.noUpdates, "no client updates to aggregate; a round needs at least one")
@@ -31,16 +31,16 @@ extension ClientUpdate {
                     .invalidLocalSteps, "client \(id): local step count is \(update.localSteps), must be positive",
                     clientID: id)
             }
-            if requireControlDelta {
-                guard let control = update.controlDelta else {
+            for name in requireVectors {
+                guard let vector = update.vectors[name] else {
                     throw StrategyError(
-                        .missingControlDelta, "client \(id): SCAFFOLD needs a control delta and the update has none",
+                        .missingVector, "client \(id): the strategy needs the vector '\(name)' and the update has none",
                         clientID: id)
                 }
-                guard control.count == parameterCount else {
+                guard vector.count == parameterCount else {
                     throw StrategyError(
                         .lengthMismatch,
-                        "client \(id): control delta has \(control.count) elements, the model has \(parameterCount)",
+                        "client \(id): \(name) has \(vector.count) elements, the model has \(parameterCount)",
                         clientID: id)
                 }
             }

@@ -11,8 +11,9 @@ public struct ClientUpdate: Sendable {
     public var sampleCount: Int
     /// Number of local SGD steps taken (τ_i); FedNova normalises by it.
     public var localSteps: Int
-    /// SCAFFOLD's change of the client control variate, Δc_i = c_i⁺ − c_i; nil for other algorithms.
-    public var controlDelta: [Float]?
+    /// Vectors the strategy's client rule uploads with the delta, by name, each in the layout of the
+    /// parameters (SCAFFOLD: "control_delta", Δc_i = c_i⁺ − c_i); empty for most algorithms.
+    public var vectors: [String: [Float]]
     /// Mean training loss over the round.
     public var trainLoss: Double
     /// Size of the encoded upload in bytes.
@@ -22,14 +23,14 @@ public struct ClientUpdate: Sendable {
 
     /// An update with the given fields; the optional ones default to empty.
     public init(
-        clientID: Int, delta: [Float], sampleCount: Int, localSteps: Int = 0, controlDelta: [Float]? = nil,
+        clientID: Int, delta: [Float], sampleCount: Int, localSteps: Int = 0, vectors: [String: [Float]] = [:],
         trainLoss: Double = 0, payloadBytes: Int = 0, metrics: [String: Double] = [:]
     ) {
         self.clientID = clientID
         self.delta = delta
         self.sampleCount = sampleCount
         self.localSteps = localSteps
-        self.controlDelta = controlDelta
+        self.vectors = vectors
         self.trainLoss = trainLoss
         self.payloadBytes = payloadBytes
         self.metrics = metrics

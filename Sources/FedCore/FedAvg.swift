@@ -19,8 +19,12 @@ public final class FedAvg: Strategy {
         self.serverLearningRate = serverLearningRate
     }
 
+    public func restore(state: [String: [Float]], parameterCount: Int) throws {
+        try StrategyError.checkRestorable(state, names: [], count: parameterCount, strategy: name)
+    }
+
     public func aggregate(
-        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: ServerContext
+        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: AggregationContext
     ) throws {
         let count = global.count
         let mean = try accumulator.sampleWeightedMeanDelta(updates, count: count)

@@ -25,8 +25,13 @@ public final class FedAvgM: Strategy {
         self.momentum = momentum
     }
 
+    public func restore(state: [String: [Float]], parameterCount: Int) throws {
+        try StrategyError.checkRestorable(state, names: ["momentum"], count: parameterCount, strategy: name)
+        velocity = state["momentum"] ?? []
+    }
+
     public func aggregate(
-        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: ServerContext
+        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: AggregationContext
     ) throws {
         let count = global.count
         guard velocity.isEmpty || velocity.count == count else {

@@ -37,8 +37,12 @@ public final class FedNova: Strategy {
         return (tau - rho * (1 - power) / (1 - rho)) / (1 - rho)
     }
 
+    public func restore(state: [String: [Float]], parameterCount: Int) throws {
+        try StrategyError.checkRestorable(state, names: [], count: parameterCount, strategy: name)
+    }
+
     public func aggregate(
-        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: ServerContext
+        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: AggregationContext
     ) throws {
         let count = global.count
         try ClientUpdate.validate(updates, parameterCount: count, requireLocalSteps: true)

@@ -70,8 +70,14 @@ public final class FedOpt: Strategy {
         }
     }
 
+    public func restore(state: [String: [Float]], parameterCount: Int) throws {
+        try StrategyError.checkRestorable(state, names: ["m", "v"], count: parameterCount, strategy: name)
+        firstMoment = state["m"] ?? []
+        secondMoment = state["v"] ?? []
+    }
+
     public func aggregate(
-        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: ServerContext
+        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: AggregationContext
     ) throws {
         let count = global.count
         guard firstMoment.isEmpty || firstMoment.count == count else {

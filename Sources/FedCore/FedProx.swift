@@ -2,7 +2,7 @@
 /// ``FedAvg`` (x ← x + η Σ_i p_i Δ_i, p_i = n_i / Σ_j n_j); the algorithm lives on the clients, which
 /// add the proximal term (μ/2)‖w − x‖² to their loss — see ``ProximalClientRule``.
 ///
-/// The strategy exists so a config can say "fedprox" and carry μ to the client rule.
+/// The strategy's client rule carries μ to the clients.
 public final class FedProx: Strategy {
     public let name = "fedprox"
     /// μ, the weight of the clients' proximal term.
@@ -19,11 +19,16 @@ public final class FedProx: Strategy {
         average = FedAvg(serverLearningRate: serverLearningRate)
     }
 
-    /// The client rule that goes with this strategy.
-    public func makeClientRule() -> ProximalClientRule { ProximalClientRule(mu: Float(mu)) }
+    public func makeClientRule(broadcast: [String: [Float]], state: [String: [Float]]) -> any ClientRule {
+        ProximalClientRule(mu: Float(mu))
+    }
+
+    public func restore(state: [String: [Float]], parameterCount: Int) throws {
+        try StrategyError.checkRestorable(state, names: [], count: parameterCount, strategy: name)
+    }
 
     public func aggregate(
-        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: ServerContext
+        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: AggregationContext
     ) throws {
         try average.aggregate(global: global, updates: updates, context: context)
     }

@@ -9,5 +9,7 @@ public final class PlainClientRule: ClientRule {
         _ gradients: UnsafeMutableBufferPointer<Float>, parameters: UnsafeBufferPointer<Float>
     ) {}
 
-    public func endRound(parameters: UnsafeBufferPointer<Float>, steps: Int, learningRate: Float) -> [Float]? { nil }
+    public func endRound(parameters: UnsafeBufferPointer<Float>, steps: Int, learningRate: Float) -> ClientRuleOutput {
+        .none
+    }
 }

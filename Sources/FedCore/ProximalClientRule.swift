@@ -33,5 +33,7 @@ public final class ProximalClientRule: ClientRule {
         }
     }
 
-    public func endRound(parameters: UnsafeBufferPointer<Float>, steps: Int, learningRate: Float) -> [Float]? { nil }
+    public func endRound(parameters: UnsafeBufferPointer<Float>, steps: Int, learningRate: Float) -> ClientRuleOutput {
+        .none
+    }
 }

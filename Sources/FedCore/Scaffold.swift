@@ -6,8 +6,9 @@
 ///     c ← c + (|S|/N) · (1/|S|) Σ_{i∈S} Δc_i  =  c + (1/N) Σ_{i∈S} Δc_i
 ///
 /// Both means are unweighted, as in the paper (sample counts are ignored). N is
-/// `context.totalClients`. Every update must carry a `controlDelta`. State: "control" (c, zero
-/// before the first round); clients read it through ``control``.
+/// `context.totalClients`. The server control c is broadcast as "control" (zeros before the first
+/// round); every update must carry the client's "control_delta" Δc_i, and each client keeps its c_i
+/// as its state "control". Server state: "control" (c, empty before the first round).
 public final class Scaffold: Strategy {
     public let name = "scaffold"
     /// η_g, the global step size.
@@ -24,15 +25,33 @@ public final class Scaffold: Strategy {
         self.serverLearningRate = serverLearningRate
     }
 
+    /// The name of the broadcast server control, of the client's kept control, and of the uploaded Δc_i.
+    public static let controlName = "control"
+    public static let controlDeltaName = "control_delta"
+
+    public func broadcast(parameterCount: Int) -> [String: [Float]] {
+        [Self.controlName: control.isEmpty ? [Float](repeating: 0, count: parameterCount) : control]
+    }
+
+    public func makeClientRule(broadcast: [String: [Float]], state: [String: [Float]]) -> any ClientRule {
+        ScaffoldClientRule(
+            serverControl: broadcast[Self.controlName] ?? [], clientControl: state[Self.controlName] ?? [])
+    }
+
+    public func restore(state: [String: [Float]], parameterCount: Int) throws {
+        try StrategyError.checkRestorable(state, names: [Self.controlName], count: parameterCount, strategy: name)
+        control = state[Self.controlName] ?? []
+    }
+
     public func aggregate(
-        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: ServerContext
+        global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: AggregationContext
     ) throws {
         let count = global.count
         guard control.isEmpty || control.count == count else {
             throw StrategyError(
                 .stateMismatch, "scaffold: control has \(control.count) elements, the model has \(count)")
         }
-        try ClientUpdate.validate(updates, parameterCount: count, requireControlDelta: true)
+        try ClientUpdate.validate(updates, parameterCount: count, requireVectors: [Self.controlDeltaName])
         guard context.totalClients >= updates.count else {
             throw StrategyError(
                 .invalidContext,
@@ -44,7 +63,8 @@ public final class Scaffold: Strategy {
             what: "delta")
         // (|S|/N) · mean_i Δc_i = Σ_i Δc_i / N
         let controlStep = try controls.weightedSum(
-            updates, \.controlDelta!, weights: Array(repeating: 1 / Double(context.totalClients), count: updates.count),
+            updates, \.vectors[Self.controlDeltaName]!,
+            weights: Array(repeating: 1 / Double(context.totalClients), count: updates.count),
             count: count, what: "control delta")
         if control.isEmpty { control = [Float](repeating: 0, count: count) }
         let eta = serverLearningRate

@@ -7,9 +7,9 @@
 /// x is the global model the round started from, y_i the client's final model, K the number of local
 /// steps and η_l the local learning rate. Option II assumes plain local SGD (no momentum or weight decay).
 ///
-/// The client variate c_i is per-client state the simulator keeps between the client's rounds: set
-/// ``clientControl`` (and ``serverControl`` from ``Scaffold/control``) before ``beginRound(global:)``
-/// and store ``clientControl`` after ``endRound(parameters:steps:learningRate:)``. Empty arrays mean zero.
+/// The client variate c_i is the client's state between its rounds: ``Scaffold`` builds the rule from
+/// the broadcast c and the kept c_i, and ``endRound(parameters:steps:learningRate:)`` uploads Δc_i as
+/// "control_delta" and keeps c_i⁺ as "control". Empty arrays mean zero.
 public final class ScaffoldClientRule: ClientRule {
     /// c, the server control variate for this round.
     public var serverControl: [Float]
@@ -51,8 +51,15 @@ public final class ScaffoldClientRule: ClientRule {
         }
     }
 
-    /// Replaces ``clientControl`` by c_i⁺ and returns Δc_i; after zero steps c_i is kept and Δc_i is zero.
-    public func endRound(parameters: UnsafeBufferPointer<Float>, steps: Int, learningRate: Float) -> [Float]? {
+    /// Replaces ``clientControl`` by c_i⁺; uploads Δc_i and keeps c_i⁺. After zero steps c_i is kept
+    /// and Δc_i is zero.
+    public func endRound(parameters: UnsafeBufferPointer<Float>, steps: Int, learningRate: Float) -> ClientRuleOutput {
+        let delta = controlStep(parameters: parameters, steps: steps, learningRate: learningRate)
+        return ClientRuleOutput(
+            upload: [Scaffold.controlDeltaName: delta], state: [Scaffold.controlName: clientControl])
+    }
+
+    private func controlStep(parameters: UnsafeBufferPointer<Float>, steps: Int, learningRate: Float) -> [Float] {
         let count = start.count
         precondition(parameters.count == count, "beginRound must see the same number of parameters")
         guard steps > 0 else { return [Float](repeating: 0, count: count) }

@@ -25,8 +25,8 @@ public struct StrategyError: Error, Sendable {
         case invalidSampleCount
         /// A local step count is zero or negative where the strategy needs it.
         case invalidLocalSteps
-        /// SCAFFOLD needs a control delta and the update has none.
-        case missingControlDelta
+        /// The strategy needs a vector the update does not carry (SCAFFOLD's control delta).
+        case missingVector
         /// The server context is inconsistent with the updates (e.g. more updates than clients).
         case invalidContext
         /// The strategy's state was built for a model with a different number of parameters.

@@ -8,13 +8,16 @@ public struct PassStatistics: Sendable {
     public var accuracy: Double
     public var samples: Int
     public var seconds: Double
+    /// Optimisation steps taken (training passes only).
+    public var steps: Int
     public var samplesPerSecond: Double { seconds > 0 ? Double(samples) / seconds : 0 }
 
-    public init(loss: Double, accuracy: Double, samples: Int, seconds: Double) {
+    public init(loss: Double, accuracy: Double, samples: Int, seconds: Double, steps: Int = 0) {
         self.loss = loss
         self.accuracy = accuracy
         self.samples = samples
         self.seconds = seconds
+        self.steps = steps
     }
 }
 
@@ -74,57 +77,101 @@ public final class Trainer {
     public func trainEpoch(
         _ loader: inout BatchLoader, progress: ((Int, Int, Double, Double) -> Void)? = nil
     ) throws -> PassStatistics {
+        let batches = loader.batchesPerEpoch
+        let stats = try train(
+            next: { loader.next(images: &$0, labels: &$1) },
+            progress: progress.map { report in { done, loss, rate in report(done, batches, loss, rate) } })
+        loader.reset(epoch: loader.epoch + 1)
+        return stats
+    }
+
+    /// The training loop: steps on the batches `next` fills in (returning their size) until it
+    /// returns 0 or `steps` steps are done. The loss is the mean over the samples, summed batch by
+    /// batch in order.
+    /// - Parameter progress: called after each batch with (batches done, running mean loss,
+    ///   samples per second so far).
+    public func train(
+        steps limit: Int? = nil, next: (inout Tensor, inout [Int32]) -> Int,
+        progress: ((Int, Double, Double) -> Void)? = nil
+    ) throws -> PassStatistics {
         let clock = ContinuousClock()
         let start = clock.now
         var total: Double = 0
         var correct = 0
         var samples = 0
         var batches = 0
-        while true {
-            let n = loader.next(images: &images, labels: &labels)
+        while limit.map({ batches < $0 }) ?? true {
+            let n = next(&images, &labels)
             if n == 0 { break }
             let value = try step(images: images, labels: labels)
             total += Double(value) * Double(n)
             correct += loss.correct
             samples += n
             batches += 1
-            if let progress {
-                progress(
-                    batches, loader.batchesPerEpoch, total / Double(samples),
-                    Double(samples) / (clock.now - start).seconds)
-            }
+            progress?(batches, total / Double(samples), Double(samples) / (clock.now - start).seconds)
         }
-        loader.reset(epoch: loader.epoch + 1)
         return PassStatistics(
             loss: samples > 0 ? total / Double(samples) : 0,
             accuracy: samples > 0 ? Double(correct) / Double(samples) : 0,
-            samples: samples, seconds: (clock.now - start).seconds)
+            samples: samples, seconds: (clock.now - start).seconds, steps: batches)
     }
 
     /// Mean loss and accuracy of `model` on `dataset`, in evaluation mode.
     public static func evaluate(
         _ model: Model, on dataset: LabeledDataset, batchSize: Int = 100
     ) throws -> PassStatistics {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let loss = SoftmaxCrossEntropy()
-        var images = Tensor(shape: [0])
-        var labels: [Int32] = []
-        var total: Double = 0
-        var correct = 0
-        var s = 0
-        while s < dataset.count {
-            let n = min(batchSize, dataset.count - s)
-            dataset.copyBatch(start: s, count: n, images: &images, labels: &labels)
+        let start = ContinuousClock.now
+        let batches = try Evaluator().evaluate(model, on: dataset, batchSize: batchSize)
+        return Evaluator.combine(batches, samples: dataset.count, seconds: (ContinuousClock.now - start).seconds)
+    }
+}
+
+/// The evaluation loop: a model's loss and correct count on batches of a dataset, in evaluation
+/// mode, with reusable buffers. Batches can be split over threads (`first`, `stride`) and
+/// combined in batch order, so the result does not depend on the split.
+public final class Evaluator {
+    /// One batch's summed loss and number correct.
+    public struct Batch: Sendable {
+        public var index: Int
+        public var loss: Double
+        public var correct: Int
+    }
+
+    private let loss = SoftmaxCrossEntropy()
+    private var images = Tensor(shape: [0])
+    private var labels: [Int32] = []
+
+    public init() {}
+
+    /// Batches `first`, `first + stride`, … of `batchSize` samples of `dataset`, in batch order.
+    public func evaluate(
+        _ model: Model, on dataset: LabeledDataset, batchSize: Int, first: Int = 0, stride: Int = 1
+    ) throws -> [Batch] {
+        precondition(batchSize > 0 && first >= 0 && stride > 0, "batch size and stride must be positive")
+        var out: [Batch] = []
+        var b = first
+        while b * batchSize < dataset.count {
+            let n = min(batchSize, dataset.count - b * batchSize)
+            dataset.copyBatch(start: b * batchSize, count: n, images: &images, labels: &labels)
             let logits = model.forward(images, training: false)
-            total += Double(try loss.evaluate(logits: logits, labels: labels, computeGradient: false)) * Double(n)
-            correct += loss.correct
-            s += n
+            let mean = try loss.evaluate(logits: logits, labels: labels, computeGradient: false)
+            out.append(Batch(index: b, loss: Double(mean) * Double(n), correct: loss.correct))
+            b += stride
         }
-        let count = max(dataset.count, 1)
+        return out
+    }
+
+    /// Mean loss and accuracy over `samples` from batch results (any order; summed in batch order).
+    public static func combine(_ batches: [Batch], samples: Int, seconds: Double) -> PassStatistics {
+        var loss = 0.0
+        var correct = 0
+        for b in batches.sorted(by: { $0.index < $1.index }) {
+            loss += b.loss
+            correct += b.correct
+        }
+        let count = max(samples, 1)
         return PassStatistics(
-            loss: total / Double(count), accuracy: Double(correct) / Double(count), samples: dataset.count,
-            seconds: (clock.now - start).seconds)
+            loss: loss / Double(count), accuracy: Double(correct) / Double(count), samples: samples, seconds: seconds)
     }
 }
 

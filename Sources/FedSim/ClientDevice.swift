@@ -1,3 +1,4 @@
+import FedEngine
 import FedTensor
 import Foundation
 

@@ -1,3 +1,4 @@
+import FedEngine
 import Foundation
 
 /// A self-contained HTML page (inline SVG, no scripts or external files) comparing runs:

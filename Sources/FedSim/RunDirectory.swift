@@ -1,3 +1,4 @@
+import FedEngine
 import FedNN
 import FedTensor
 import Foundation

@@ -1,3 +1,4 @@
+import FedEngine
 import Foundation
 
 /// A finished (or running) experiment's metrics, read back from `metrics.jsonl`.

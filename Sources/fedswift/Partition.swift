@@ -1,5 +1,6 @@
 import ArgumentParser
 import FedData
+import FedEngine
 
 extension FedSwiftCommand {
     /// Shows how a partition scheme divides the training set among clients.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FedEngine
 import FedSim
 import FedTensor
 import Foundation

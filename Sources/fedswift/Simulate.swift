@@ -1,6 +1,7 @@
 import ArgumentParser
 import FedCore
 import FedData
+import FedEngine
 import FedNN
 import FedSim
 import FedTensor

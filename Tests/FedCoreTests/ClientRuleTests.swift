@@ -17,7 +17,7 @@ private func withBuffers<R>(
         withBuffers([5, 6]) { p in gradients.withUnsafeMutableBufferPointer { rule.adjustGradients($0, parameters: p) }
         }
         #expect(gradients == [1, -2])
-        #expect(withBuffers([5, 6]) { rule.endRound(parameters: $0, steps: 3, learningRate: 0.1) } == nil)
+        #expect(withBuffers([5, 6]) { rule.endRound(parameters: $0, steps: 3, learningRate: 0.1) } == .none)
     }
 
     @Test func proximalRuleAddsMuTimesDistanceToGlobal() {
@@ -29,7 +29,7 @@ private func withBuffers<R>(
             gradients.withUnsafeMutableBufferPointer { rule.adjustGradients($0, parameters: w) }
         }
         #expect(gradients == [0.6, 0.7, 0.3])
-        #expect(withBuffers([2, -1, 0.5]) { rule.endRound(parameters: $0, steps: 1, learningRate: 0.1) } == nil)
+        #expect(withBuffers([2, -1, 0.5]) { rule.endRound(parameters: $0, steps: 1, learningRate: 0.1) } == .none)
     }
 
     @Test func proximalGradientMatchesFiniteDifferencesOfTheProximalTerm() {
@@ -75,8 +75,9 @@ private func withBuffers<R>(
         #expect(gradients == [1.25, -0.5])
         // x = [1, 2], y = [0, 3], K = 4, η_l = 0.125: (x − y)/(K η_l) = [1, −1]/0.5 = [2, −2]
         // c_i⁺ = c_i − c + [2, −2] = [0.25 − 0.5 + 2, 0.5 + 1 − 2] = [1.75, −0.5]; Δc = c_i⁺ − c_i = [1.5, −1]
-        let delta = withBuffers([0, 3]) { rule.endRound(parameters: $0, steps: 4, learningRate: 0.125) }
-        #expect(delta == [1.5, -1])
+        let output = withBuffers([0, 3]) { rule.endRound(parameters: $0, steps: 4, learningRate: 0.125) }
+        #expect(output.upload == ["control_delta": [1.5, -1]])
+        #expect(output.state == ["control": [1.75, -0.5]])
         #expect(rule.clientControl == [1.75, -0.5])
     }
 
@@ -88,8 +89,8 @@ private func withBuffers<R>(
         withBuffers([1, 1]) { w in gradients.withUnsafeMutableBufferPointer { rule.adjustGradients($0, parameters: w) }
         }
         #expect(gradients == [3, 4])
-        let delta = withBuffers([0.5, 2]) { rule.endRound(parameters: $0, steps: 2, learningRate: 0.5) }
-        #expect(delta == [0.5, -1])
+        let output = withBuffers([0.5, 2]) { rule.endRound(parameters: $0, steps: 2, learningRate: 0.5) }
+        #expect(output.upload == ["control_delta": [0.5, -1]])
         #expect(rule.clientControl == [0.5, -1])
         #expect(rule.serverControl == [0, 0])
     }
@@ -97,8 +98,9 @@ private func withBuffers<R>(
     @Test func scaffoldRuleKeepsTheControlAfterZeroSteps() {
         let rule = ScaffoldClientRule(serverControl: [1, 1], clientControl: [2, 3])
         withBuffers([0, 0]) { rule.beginRound(global: $0) }
-        let delta = withBuffers([0, 0]) { rule.endRound(parameters: $0, steps: 0, learningRate: 0.1) }
-        #expect(delta == [0, 0])
+        let output = withBuffers([0, 0]) { rule.endRound(parameters: $0, steps: 0, learningRate: 0.1) }
+        #expect(output.upload == ["control_delta": [0, 0]])
+        #expect(output.state == ["control": [2, 3]])
         #expect(rule.clientControl == [2, 3])
     }
 
@@ -109,17 +111,19 @@ private func withBuffers<R>(
         withBuffers([0, 0]) { first.beginRound(global: $0) }
         withBuffers([0, 0]) { second.beginRound(global: $0) }
         // Δc_1 = (x − y_1)/(K η_l) = [−1, 1]/(1·1) ; Δc_2 = [0, −2]/(2·0.5) = [0, −2]
-        let c1 = withBuffers([1, -1]) { first.endRound(parameters: $0, steps: 1, learningRate: 1) }!
-        let c2 = withBuffers([0, 2]) { second.endRound(parameters: $0, steps: 2, learningRate: 0.5) }!
+        let c1 = withBuffers([1, -1]) { first.endRound(parameters: $0, steps: 1, learningRate: 1) }.upload[
+            "control_delta"]!
+        let c2 = withBuffers([0, 2]) { second.endRound(parameters: $0, steps: 2, learningRate: 0.5) }.upload[
+            "control_delta"]!
         let server = Scaffold()
         var global: [Float] = [0, 0]
         try global.withUnsafeMutableBufferPointer { buffer in
             try server.aggregate(
                 global: buffer,
                 updates: [
-                    ClientUpdate(clientID: 1, delta: [1, -1], sampleCount: 1, controlDelta: c1),
-                    ClientUpdate(clientID: 2, delta: [0, 2], sampleCount: 9, controlDelta: c2),
-                ], context: ServerContext(round: 1, totalClients: 2))
+                    ClientUpdate(clientID: 1, delta: [1, -1], sampleCount: 1, vectors: ["control_delta": c1]),
+                    ClientUpdate(clientID: 2, delta: [0, 2], sampleCount: 9, vectors: ["control_delta": c2]),
+                ], context: AggregationContext(round: 1, totalClients: 2))
         }
         // x = mean Δ = [0.5, 0.5]; c = ([−1, 1] + [0, −2]) / 2 = [−0.5, −0.5]
         #expect(global == [0.5, 0.5])

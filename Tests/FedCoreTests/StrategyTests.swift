@@ -8,7 +8,7 @@ private func aggregate(
 ) throws {
     try global.withUnsafeMutableBufferPointer { buffer in
         try strategy.aggregate(
-            global: buffer, updates: updates, context: ServerContext(round: 1, totalClients: totalClients))
+            global: buffer, updates: updates, context: AggregationContext(round: 1, totalClients: totalClients))
     }
 }
 
@@ -20,11 +20,11 @@ private func matches(_ actual: [Float], _ expected: [Double], tolerance: Double 
 /// Two clients with unequal sample counts over three parameters:
 /// p_A = 1/4, p_B = 3/4, so Δ̄ = ¼·[1, 0, 2] + ¾·[−1, 2, 0] = [−0.5, 1.5, 0.5].
 private let clientA = ClientUpdate(
-    clientID: 1, delta: [1, 0, 2], sampleCount: 1, localSteps: 2, controlDelta: [1, -2, 0])
+    clientID: 1, delta: [1, 0, 2], sampleCount: 1, localSteps: 2, vectors: ["control_delta": [1, -2, 0]])
 private let clientB = ClientUpdate(
-    clientID: 2, delta: [-1, 2, 0], sampleCount: 3, localSteps: 6, controlDelta: [3, 2, -4])
+    clientID: 2, delta: [-1, 2, 0], sampleCount: 3, localSteps: 6, vectors: ["control_delta": [3, 2, -4]])
 private let clientC = ClientUpdate(
-    clientID: 3, delta: [2, -2, 4], sampleCount: 4, localSteps: 3, controlDelta: [4, 4, 8])
+    clientID: 3, delta: [2, -2, 4], sampleCount: 4, localSteps: 3, vectors: ["control_delta": [4, 4, 8]])
 private let start: [Float] = [1, 2, -1]
 
 @Suite struct StrategyTests {
@@ -59,7 +59,8 @@ private let start: [Float] = [1, 2, -1]
         try aggregate(FedAvg(), &viaAvg, [clientA, clientB, clientC])
         #expect(viaProx == viaAvg)
         #expect(prox.name == "fedprox")
-        #expect(prox.makeClientRule().mu == Float(0.1))
+        let rule = try #require(prox.makeClientRule(broadcast: [:], state: [:]) as? ProximalClientRule)
+        #expect(rule.mu == Float(0.1))
     }
 
     // MARK: - FedAvgM
@@ -114,16 +115,16 @@ private let start: [Float] = [1, 2, -1]
         let strategy = Scaffold()
         var global = start
         var bare = clientB
-        bare.controlDelta = nil
+        bare.vectors = [:]
         let missing = #expect(throws: StrategyError.self) { try aggregate(strategy, &global, [clientA, bare]) }
-        #expect(missing?.code == .missingControlDelta)
+        #expect(missing?.code == .missingVector)
         #expect(missing?.clientID == 2)
         var short = clientB
-        short.controlDelta = [1, 2]
+        short.vectors["control_delta"] = [1, 2]
         let length = #expect(throws: StrategyError.self) { try aggregate(strategy, &global, [clientA, short]) }
         #expect(length?.code == .lengthMismatch)
         var infinite = clientA
-        infinite.controlDelta = [0, .infinity, 0]
+        infinite.vectors["control_delta"] = [0, .infinity, 0]
         let nonFinite = #expect(throws: StrategyError.self) { try aggregate(strategy, &global, [infinite, clientB]) }
         #expect(nonFinite?.code == .nonFiniteValue)
         #expect(nonFinite?.clientID == 1)
@@ -333,7 +334,8 @@ private let start: [Float] = [1, 2, -1]
     @Test func stateOfAnotherModelSizeIsRejected() throws {
         for (strategy, _) in try Self.warmedUpStrategies() where !strategy.state.isEmpty {
             var small: [Float] = [0, 0]
-            let update = ClientUpdate(clientID: 1, delta: [1, 1], sampleCount: 1, localSteps: 1, controlDelta: [0, 0])
+            let update = ClientUpdate(
+                clientID: 1, delta: [1, 1], sampleCount: 1, localSteps: 1, vectors: ["control_delta": [0, 0]])
             let error = #expect(throws: StrategyError.self, "\(strategy.name)") {
                 try aggregate(strategy, &small, [update])
             }
@@ -350,7 +352,7 @@ private let start: [Float] = [1, 2, -1]
             ClientUpdate(
                 clientID: id, delta: (0..<1_001).map { Float($0 % 7 - 3) / Float(3 * id) + 1e-3 * Float($0) },
                 sampleCount: 2 * id + 1, localSteps: id + 1,
-                controlDelta: (0..<1_001).map { Float($0 % 5) / Float(7 * id) })
+                vectors: ["control_delta": (0..<1_001).map { Float($0 % 5) / Float(7 * id) }])
         }
         let initial = (0..<1_001).map { Float($0) / 13 }
         func run(_ name: String) throws -> ([Float], [String: [Float]]) {
@@ -366,6 +368,64 @@ private let start: [Float] = [1, 2, -1]
             #expect(firstState.mapValues { $0.map(\.bitPattern) } == secondState.mapValues { $0.map(\.bitPattern) })
             #expect(first != initial, "\(name)")
         }
+    }
+
+    // MARK: - State for checkpoints
+
+    @Test func restoredStateContinuesBitForBit() throws {
+        // Two rounds, then the state moves to a fresh strategy: the third round must agree bit for bit.
+        let updates = [clientA, clientB, clientC]
+        for name in StrategyFactory.strategyNames {
+            let original = try StrategyFactory.makeStrategy(name: name)
+            var global = start
+            for _ in 0..<2 { try aggregate(original, &global, updates) }
+            let resumed = try StrategyFactory.makeStrategy(name: name)
+            try resumed.restore(state: original.state, parameterCount: 3)
+            #expect(resumed.state == original.state, "\(name)")
+            var a = global
+            var b = global
+            try aggregate(original, &a, updates)
+            try aggregate(resumed, &b, updates)
+            #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "\(name)")
+            #expect(a != global, "\(name)")
+        }
+    }
+
+    @Test func restoreRefusesStateOfAnotherStrategyOrModel() throws {
+        let adam = FedOpt(.adam)
+        var global = start
+        try aggregate(adam, &global, [clientA])
+        let state = adam.state
+        let cases: [(any Strategy, [String: [Float]])] = [
+            (FedAvg(), ["momentum": [0, 0, 0]]),
+            (FedAvgM(), ["momentum": [0, 0]]),
+            (FedOpt(.adam), ["m": state["m"]!]),
+            (FedOpt(.yogi), ["m": state["m"]!, "v": [1, .nan, 1]]),
+            (Scaffold(), ["control": [0, 0, 0], "m": [0, 0, 0]]),
+        ]
+        for (strategy, bad) in cases {
+            let before = strategy.state
+            #expect(throws: StrategyError.self, "\(strategy.name) \(bad.keys.sorted())") {
+                try strategy.restore(state: bad, parameterCount: 3)
+            }
+            #expect(strategy.state == before)
+        }
+    }
+
+    @Test func scaffoldBroadcastsItsControlAndBuildsRulesFromTheClientsState() throws {
+        let scaffold = Scaffold()
+        #expect(scaffold.broadcast(parameterCount: 3) == ["control": [0, 0, 0]])
+        var global = start
+        try aggregate(scaffold, &global, [clientA, clientB], totalClients: 4)
+        // c = (Δc_A + Δc_B) / N = ([1, −2, 0] + [3, 2, −4]) / 4
+        #expect(scaffold.broadcast(parameterCount: 3) == ["control": [1, 0, -1]])
+        let rule = try #require(
+            scaffold.makeClientRule(broadcast: ["control": [1, 0, -1]], state: ["control": [0.5, 0.5, 0.5]])
+                as? ScaffoldClientRule)
+        #expect(rule.serverControl == [1, 0, -1])
+        #expect(rule.clientControl == [0.5, 0.5, 0.5])
+        #expect(FedAvg().broadcast(parameterCount: 3).isEmpty)
+        #expect(FedAvg().makeClientRule(broadcast: [:], state: [:]) is PlainClientRule)
     }
 
     // MARK: - Factory

@@ -6,7 +6,17 @@ import FedTensor
 import Foundation
 import Testing
 
+@testable import FedEngine
 @testable import FedSim
+
+extension Simulation {
+    /// Error-feedback memories of the clients that have sent a compressed update, in client order.
+    var clientsWithMemory: [ErrorFeedbackState] { clients.memories.keys.sorted().map { clients.memories[$0]! } }
+
+    func uplinks(for clients: [Int], round: Int) throws -> [UplinkPlan?] {
+        try engine.uplinks(for: clients, round: round, pool: self.clients)
+    }
+}
 
 /// The `compression:` section wired into the simulator, on the small synthetic set with the `mlp`.
 @Suite(.serialized) struct CompressionSimulationTests {
@@ -66,12 +76,12 @@ import Testing
         // Every client that trained keeps a residual; its size is the model's.
         let memories = a.clientsWithMemory
         #expect(!memories.isEmpty)
-        #expect(memories.allSatisfy { $0.feedback.residual.count == a.model.parameterCount })
+        #expect(memories.allSatisfy { $0.residual.count == a.model.parameterCount })
         // Without error feedback the run differs and keeps no residuals.
         let (c, rc) = try run(
             Array(settings.dropFirst(3)) + ["compression.uplink.codec=topk", "compression.uplink.ratio=0.05"])
         #expect(rc != ra)
-        #expect(c.clientsWithMemory.allSatisfy { $0.feedback.residual.isEmpty })
+        #expect(c.clientsWithMemory.allSatisfy { $0.residual.isEmpty })
     }
 
     @Test func opwaEqualsPlainAveragingForDenseCodecsAndDiffersForSparseOnes() throws {
@@ -166,7 +176,7 @@ import Testing
             "compression.uplink.codec=powersgd", "compression.uplink.rank=2",
             "compression.uplink.error_feedback=residual", "rounds=4",
         ])
-        let power = try #require(sim.uplinkCodec?.codec as? PowerSGDCodec)
+        let power = try #require(sim.engine.uplinkCodec?.codec as? PowerSGDCodec)
         // The mlp has three weight matrices; each client that trained has one warm start per matrix.
         #expect(power.warmStartCount == 3 * sim.clientsWithMemory.count)
         let size = rows[0].bytesUp
@@ -186,7 +196,9 @@ import Testing
             #expect(ra.allSatisfy { $0.completed == 4 && $0.trainLoss!.isFinite }, "\(scheme)")
             if scheme == "ef21" {
                 // The server's copy of each estimate equals the client's own.
-                for m in a.clientsWithMemory { #expect(m.serverEstimate == m.feedback.estimate) }
+                for (c, m) in a.clients.memories {
+                    #expect(a.engine.receiver.estimates.estimate(of: c) == m.estimate)
+                }
             }
         }
     }
@@ -205,7 +217,7 @@ import Testing
         }
         // The clients' copy plus the server's residual is the server's model as of the last broadcast
         // (the model before the last round's aggregation).
-        let b = try #require(sim.broadcast)
+        let b = try #require(sim.engine.broadcast)
         #expect(b.state.residual.count == sim.model.parameterCount)
         #expect(rows.last!.trainLoss! < rows.first!.trainLoss!)
         let (dense1, _) = try run(["rounds=4"])
@@ -242,7 +254,7 @@ import Testing
             let (sim, rows) = try run(["local.lr=100", "rounds=2"] + extra)
             #expect(rows.contains { $0.dropped > 0 }, "\(extra)")
             #expect(sim.model.parameters.flatValues.allSatisfy { $0.isFinite }, "\(extra)")
-            #expect(sim.clientsWithMemory.allSatisfy { $0.feedback.residual.allSatisfy { $0.isFinite } })
+            #expect(sim.clientsWithMemory.allSatisfy { $0.residual.allSatisfy { $0.isFinite } })
         }
     }
 

@@ -1,5 +1,6 @@
 import Testing
 
+@testable import FedEngine
 @testable import FedSim
 
 @Suite struct ConfigTests {

@@ -1,5 +1,6 @@
 import FedCore
 import FedData
+import FedEngine
 import FedNN
 import FedTensor
 import FedTestSupport

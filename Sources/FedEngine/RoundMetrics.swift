@@ -25,6 +25,28 @@ public struct RoundMetrics: Sendable, Equatable {
     /// Wall seconds of the central evaluation (0 when the round was not evaluated).
     public var evalWallTime: Double = 0
 
+    public init(
+        round: Int, virtualTime: Double, wallTime: Double, bytesUp: Int, bytesDown: Int, trainLoss: Double?,
+        testLoss: Double?, testAccuracy: Double?, selected: Int, completed: Int, dropped: Int, skipped: String?,
+        trainWallTime: Double = 0, clientComputeTime: Double = 0, evalWallTime: Double = 0
+    ) {
+        self.round = round
+        self.virtualTime = virtualTime
+        self.wallTime = wallTime
+        self.bytesUp = bytesUp
+        self.bytesDown = bytesDown
+        self.trainLoss = trainLoss
+        self.testLoss = testLoss
+        self.testAccuracy = testAccuracy
+        self.selected = selected
+        self.completed = completed
+        self.dropped = dropped
+        self.skipped = skipped
+        self.trainWallTime = trainWallTime
+        self.clientComputeTime = clientComputeTime
+        self.evalWallTime = evalWallTime
+    }
+
     public static let columns = [
         "round", "virtual_time_s", "wall_time_s", "bytes_up", "bytes_down", "train_loss", "test_loss", "test_accuracy",
         "selected", "completed", "dropped", "skipped", "train_wall_s", "client_compute_s", "eval_wall_s",

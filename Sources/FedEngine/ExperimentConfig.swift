@@ -22,6 +22,16 @@ public struct ExperimentConfig: Sendable {
         public var minSize: Int
         public var shardsPerClient: Int
         public var sigma: Double
+
+        /// The partitioner's scheme with its parameters.
+        public var partitionScheme: PartitionScheme {
+            switch scheme {
+            case "dirichlet": .dirichlet(alpha: alpha, minSize: minSize)
+            case "shards": .shards(perClient: shardsPerClient)
+            case "quantity": .quantitySkew(sigma: sigma)
+            default: .iid
+            }
+        }
     }
 
     public struct LocalTraining: Sendable {
@@ -74,6 +84,8 @@ public struct ExperimentConfig: Sendable {
     public var overSelection: Double
     /// A round with fewer completed clients is skipped (the model is unchanged).
     public var minCompleted: Int
+    /// Updates whose L2 norm is larger are rejected by the server (nil: no bound).
+    public var maximumUpdateNorm: Double?
     /// Update and model compression; `.none` sends dense float32 both ways.
     public var compression: CompressionConfig
 
@@ -185,6 +197,7 @@ public struct ExperimentConfig: Sendable {
         dropout = try r.double("dropout", default: 0, range: 0...0.999_999)
         overSelection = try r.double("over_selection", default: 0, range: 0...10)
         minCompleted = try r.int("min_completed", default: 1, range: 1...clientsPerRound)
+        maximumUpdateNorm = try r.optionalDouble("max_update_norm", range: 1e-30...1e30)
         var c = try r.section("compression")
         compression = try CompressionConfig(&c)
         try c.finish()
@@ -217,6 +230,7 @@ public struct ExperimentConfig: Sendable {
             "dropout": dropout, "over_selection": overSelection, "min_completed": minCompleted,
         ]
         if let deadlineSeconds { root["deadline_s"] = deadlineSeconds }
+        if let maximumUpdateNorm { root["max_update_norm"] = maximumUpdateNorm }
         if compression.uplink != nil || compression.downlink != nil || compression.aggregation != "plain" {
             root["compression"] = compression.yaml
         }

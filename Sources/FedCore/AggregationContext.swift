@@ -1,5 +1,5 @@
 /// What a strategy knows about the round it aggregates.
-public struct ServerContext: Sendable {
+public struct AggregationContext: Sendable {
     /// The round being aggregated, counted from 1.
     public var round: Int
     /// Number of clients in the federation (N); SCAFFOLD scales its control update by |S| / N.
