@@ -68,7 +68,8 @@ let package = Package(
         .target(
             name: "FedEngine",
             dependencies: [
-                "FedTensor", "FedNN", "FedData", "FedCore", "FedCompress", .product(name: "Yams", package: "Yams"),
+                "FedTensor", "FedNN", "FedData", "FedCore", "FedCompress", "CZlib",
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -106,6 +107,10 @@ let package = Package(
             dependencies: [
                 "FedSim", "FedEngine", "FedCompress", "FedCore", "FedNN", "FedData", "FedTensor", "FedTestSupport",
             ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FedEngineTests",
+            dependencies: ["FedEngine", "FedCore", "FedCompress", "FedNN", "FedTensor", "FedTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FedCoreTests", dependencies: ["FedCore", "FedNN", "FedData", "FedTensor"],

@@ -40,6 +40,15 @@ public struct EF21Server: Sendable {
         return g
     }
 
+    /// Sets `client`'s estimate (as read from a checkpoint).
+    /// - Throws: `CodecError.countMismatch` for an estimate of another length.
+    public mutating func restore(client: Int, estimate: [Float]) throws {
+        guard estimate.count == count else {
+            throw CodecError(.countMismatch, "EF21 estimate has \(estimate.count) elements, expected \(count)")
+        }
+        estimates[client] = estimate
+    }
+
     /// Forgets `client` (its estimate returns to zero).
     public mutating func remove(client: Int) {
         estimates[client] = nil

@@ -19,6 +19,13 @@ public final class ErrorFeedbackState {
         velocity = []
     }
 
+    /// A state holding the given memories (as read from a checkpoint).
+    public init(residual: [Float], estimate: [Float], velocity: [Float]) {
+        self.residual = residual
+        self.estimate = estimate
+        self.velocity = velocity
+    }
+
     /// Forgets everything, e.g. when the model shape changes.
     public func reset() {
         residual = []

@@ -30,6 +30,12 @@ public final class PowerSGDCodec: Codec, Sendable {
     /// Number of tensors (state keys) with a warm-started `Q`.
     public var warmStartCount: Int { warmStarts.withLock { $0.count } }
 
+    /// Every warm-started `Q` by state key, for checkpoints.
+    public var savedWarmStarts: [String: [Float]] { warmStarts.withLock { $0 } }
+
+    /// Replaces the warm starts by `saved` (as read from ``savedWarmStarts``).
+    public func restore(warmStarts saved: [String: [Float]]) { warmStarts.withLock { $0 = saved } }
+
     /// Forgets every warm-started `Q`.
     public func reset() { warmStarts.withLock { $0.removeAll() } }
 

@@ -14,7 +14,7 @@ import FedCompress
 final class Broadcast {
     let codec: TensorwiseCodec
     let feedback: ErrorFeedback
-    let state = ErrorFeedbackState()
+    private(set) var state = ErrorFeedbackState()
     private var previous: [Float]
     /// The model as the clients hold it (owned; freed with the broadcast).
     let view: UnsafeMutableBufferPointer<Float>
@@ -57,6 +57,41 @@ final class Broadcast {
     }
 
     deinit { view.deallocate() }
+
+    /// Saves what the broadcast remembers under `broadcast/`.
+    func save(into checkpoint: inout Checkpoint) {
+        checkpoint.vectors["broadcast/previous"] = previous
+        checkpoint.vectors["broadcast/view"] = Array(view)
+        for (name, v) in [("residual", state.residual), ("estimate", state.estimate), ("velocity", state.velocity)]
+        where !v.isEmpty {
+            checkpoint.vectors["broadcast/feedback/" + name] = v
+        }
+        checkpoint.setIntegers("broadcast/sent", sent)
+        checkpoint.setIntegers("broadcast/last_received", lastReceived)
+    }
+
+    /// Restores what ``save(into:)`` saved.
+    func restore(from checkpoint: Checkpoint) throws {
+        let n = view.count
+        previous = try checkpoint.vector("broadcast/previous", count: n)
+        let v = try checkpoint.vector("broadcast/view", count: n)
+        _ = view.update(fromContentsOf: v)
+        let feedback = checkpoint.vectors(under: "broadcast/feedback/")
+        for v in feedback.values where v.count != n {
+            throw CheckpointError("the checkpoint's broadcast residual has \(v.count) values, expected \(n)")
+        }
+        let sent = try checkpoint.integers("broadcast/sent")
+        let received = try checkpoint.integers("broadcast/last_received")
+        guard !sent.isEmpty, received.count == lastReceived.count, received.allSatisfy({ $0 >= 0 && $0 < sent.count })
+        else {
+            throw CheckpointError("the checkpoint's broadcast bookkeeping is inconsistent")
+        }
+        state = ErrorFeedbackState(
+            residual: feedback["residual"] ?? [], estimate: feedback["estimate"] ?? [],
+            velocity: feedback["velocity"] ?? [])
+        self.sent = sent
+        lastReceived = received
+    }
 
     /// Bytes `client` downloads at `round` to hold the current model, marking it as up to date.
     func download(client: Int, round: Int) -> Int {

@@ -86,6 +86,8 @@ public struct ExperimentConfig: Sendable {
     public var minCompleted: Int
     /// Updates whose L2 norm is larger are rejected by the server (nil: no bound).
     public var maximumUpdateNorm: Double?
+    /// Write a checkpoint every this many rounds (and after the last, and when stopped).
+    public var checkpointEvery: Int
     /// Update and model compression; `.none` sends dense float32 both ways.
     public var compression: CompressionConfig
 
@@ -198,10 +200,22 @@ public struct ExperimentConfig: Sendable {
         overSelection = try r.double("over_selection", default: 0, range: 0...10)
         minCompleted = try r.int("min_completed", default: 1, range: 1...clientsPerRound)
         maximumUpdateNorm = try r.optionalDouble("max_update_norm", range: 1e-30...1e30)
+        checkpointEvery = try r.int("checkpoint_every", default: 5, range: 1...1_000_000)
         var c = try r.section("compression")
         compression = try CompressionConfig(&c)
         try c.finish()
         try r.finish()
+    }
+
+    /// What decides the run's results, as text: the resolved configuration without the settings
+    /// that do not change them (rounds, so that a resumed run can be extended; workers; the
+    /// checkpoint cadence). Two runs with the same fingerprint compute the same rounds.
+    public var fingerprint: String {
+        var neutral = self
+        neutral.rounds = 1
+        neutral.workers = 1
+        neutral.checkpointEvery = 1
+        return neutral.yaml()
     }
 
     /// The resolved configuration as YAML (every default spelled out).
@@ -228,6 +242,7 @@ public struct ExperimentConfig: Sendable {
                 "downlink_kbps": devices.downlinkKbps.yaml, "latency_ms": devices.latencyMs.yaml,
             ].merging(devices.trace.map { ["trace": $0] } ?? [:]) { a, _ in a },
             "dropout": dropout, "over_selection": overSelection, "min_completed": minCompleted,
+            "checkpoint_every": checkpointEvery,
         ]
         if let deadlineSeconds { root["deadline_s"] = deadlineSeconds }
         if let maximumUpdateNorm { root["max_update_norm"] = maximumUpdateNorm }

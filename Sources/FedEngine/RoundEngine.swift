@@ -132,6 +132,7 @@ public final class RoundEngine {
             byClient[reply.client] = reply
         }
         let trainWall = (ContinuousClock.now - trainStart).seconds
+        FaultInjection.point("round-trained")
         let planOf = Dictionary(uniqueKeysWithValues: zip(active, plans))
         let replies = active.compactMap { byClient[$0] }
 
@@ -213,5 +214,68 @@ public final class RoundEngine {
             global: model.parameters.values, updates: updates,
             context: AggregationContext(round: round, totalClients: config.partition.clients))
         return row
+    }
+}
+
+extension RoundEngine {
+    /// Saves the server's side of the run: the round, the global model, the strategy's state, the
+    /// per-client rule state, the EF21 estimates, the compressed broadcast, and the shared uplink
+    /// codec's memory (PowerSGD's warm starts).
+    public func save(into checkpoint: inout Checkpoint) {
+        checkpoint.values["engine/round"] = String(round)
+        checkpoint.vectors["engine/global"] = Array(model.parameters.values)
+        for (name, v) in strategy.state { checkpoint.vectors["strategy/" + name] = v }
+        for (client, state) in clientStates {
+            for (name, v) in state { checkpoint.vectors["client_state/\(client)/\(name)"] = v }
+        }
+        for (client, g) in receiver.estimates.estimates { checkpoint.vectors["ef21/\(client)"] = g }
+        broadcast?.save(into: &checkpoint)
+        if let power = uplinkCodec?.codec as? PowerSGDCodec {
+            for (key, q) in power.savedWarmStarts { checkpoint.vectors["powersgd/" + key] = q }
+        }
+    }
+
+    /// Restores what ``save(into:)`` saved, into an engine built from the same experiment that has
+    /// run no round yet.
+    /// - Throws: ``CheckpointError`` for anything missing or of the wrong size.
+    public func restore(from checkpoint: Checkpoint) throws {
+        precondition(round == 0, "restore into a fresh engine")
+        guard let saved = Int(try checkpoint.value("engine/round")), saved >= 0 else {
+            throw CheckpointError("the checkpoint's round is not a number")
+        }
+        let count = model.parameterCount
+        let global = try checkpoint.vector("engine/global", count: count)
+        do {
+            try strategy.restore(state: checkpoint.vectors(under: "strategy/"), parameterCount: count)
+        } catch {
+            throw CheckpointError("the checkpoint's strategy state does not fit: \(error)")
+        }
+        var states: [Int: [String: [Float]]] = [:]
+        for (key, v) in checkpoint.vectors(under: "client_state/") {
+            let parts = key.split(separator: "/", maxSplits: 1)
+            guard parts.count == 2, let client = Int(parts[0]), (0..<config.partition.clients).contains(client) else {
+                throw CheckpointError("the checkpoint's client state '\(key)' names no client of this experiment")
+            }
+            states[client, default: [:]][String(parts[1])] = v
+        }
+        var estimates = EF21Server(count: count)
+        for (key, g) in checkpoint.vectors(under: "ef21/") {
+            guard let client = Int(key), (0..<config.partition.clients).contains(client) else {
+                throw CheckpointError("the checkpoint's EF21 estimate '\(key)' names no client of this experiment")
+            }
+            do {
+                try estimates.restore(client: client, estimate: g)
+            } catch {
+                throw CheckpointError("the checkpoint's EF21 estimate of client \(client) does not fit: \(error)")
+            }
+        }
+        try broadcast?.restore(from: checkpoint)
+        if let power = uplinkCodec?.codec as? PowerSGDCodec {
+            power.restore(warmStarts: checkpoint.vectors(under: "powersgd/"))
+        }
+        _ = model.parameters.values.update(fromContentsOf: global)
+        clientStates = states
+        receiver.estimates = estimates
+        round = saved
     }
 }

@@ -14,11 +14,19 @@ public struct RunHistory: Sendable {
         else {
             throw ConfigError(key: "", "cannot read \(path); is \(directory) the output folder of `fedswift simulate`?")
         }
+        let rows = try parse(jsonl: text, source: path)
+        let name = directory.split(separator: "/").last.map(String.init) ?? directory
+        return RunHistory(name: name, rows: rows)
+    }
+
+    /// The rows of a `metrics.jsonl` text; `source` names it in errors.
+    /// - Throws: `ConfigError` naming the line that is not a metrics record.
+    public static func parse(jsonl text: String, source: String) throws -> [RoundMetrics] {
         var rows: [RoundMetrics] = []
         for (n, line) in text.split(separator: "\n").enumerated() where !line.isEmpty {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                 let round = object["round"] as? Int
-            else { throw ConfigError(key: "", "\(path) line \(n + 1) is not a metrics record") }
+            else { throw ConfigError(key: "", "\(source) line \(n + 1) is not a metrics record") }
             func num(_ k: String) -> Double? { (object[k] as? NSNumber)?.doubleValue }
             rows.append(
                 RoundMetrics(
@@ -30,8 +38,7 @@ public struct RunHistory: Sendable {
                     trainWallTime: num("train_wall_s") ?? 0, clientComputeTime: num("client_compute_s") ?? 0,
                     evalWallTime: num("eval_wall_s") ?? 0))
         }
-        let name = directory.split(separator: "/").last.map(String.init) ?? directory
-        return RunHistory(name: name, rows: rows)
+        return rows
     }
 
     /// Where test accuracy first reached `target`: round, virtual and wall seconds, and bytes

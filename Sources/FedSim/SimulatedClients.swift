@@ -125,6 +125,41 @@ public final class SimulatedClients: ClientPool {
     }
 }
 
+extension SimulatedClients {
+    /// Saves the clients' own memory under `memory/<client>/`.
+    func save(into checkpoint: inout Checkpoint) {
+        for (client, m) in memories {
+            for (name, v) in [("residual", m.residual), ("estimate", m.estimate), ("velocity", m.velocity)]
+            where !v.isEmpty {
+                checkpoint.vectors["memory/\(client)/\(name)"] = v
+            }
+        }
+    }
+
+    /// Restores what ``save(into:)`` saved.
+    func restore(from checkpoint: Checkpoint, parameterCount: Int) throws {
+        var saved: [Int: [String: [Float]]] = [:]
+        for (key, v) in checkpoint.vectors(under: "memory/") {
+            let parts = key.split(separator: "/")
+            guard parts.count == 2, let client = Int(parts[0]), (0..<config.partition.clients).contains(client),
+                ["residual", "estimate", "velocity"].contains(parts[1])
+            else {
+                throw CheckpointError(
+                    "the checkpoint's client memory 'memory/\(key)' names no client of this experiment")
+            }
+            guard v.count == parameterCount else {
+                throw CheckpointError(
+                    "the checkpoint's 'memory/\(key)' has \(v.count) values, expected \(parameterCount)")
+            }
+            saved[client, default: [:]][String(parts[1])] = v
+        }
+        memories = saved.mapValues {
+            ErrorFeedbackState(
+                residual: $0["residual"] ?? [], estimate: $0["estimate"] ?? [], velocity: $0["velocity"] ?? [])
+        }
+    }
+}
+
 /// Results written by worker threads at distinct indices.
 private final class ResultBox: @unchecked Sendable {
     private var slots: [Result<ClientReply, any Error>?]

@@ -41,6 +41,7 @@ public enum AtomicFile {
                 throw error
             }
             try file.close()
+            FaultInjection.point("before-rename \(name)")
             let renamed = tempPath.withCString { from in path.withCString { to in rename(from, to) } }
             if renamed != 0 { throw FileError(code: errno, path: path, operation: "rename '\(tempPath)' to") }
         } catch {
