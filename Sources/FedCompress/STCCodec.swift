@@ -1,13 +1,11 @@
+import FedTensor
+
 /// Sparse ternary compression (Sattler et al. 2019): the top-k elements by magnitude, each sent as
 /// its sign times their common mean magnitude.
 ///
-/// `k = min(n, max(1, ⌈ratio · n⌉))` (0 when n = 0); `K` = the k indices of largest `|v_i|`, ties
-/// broken towards lower indices; `μ = (1/k) Σ_{i∈K} |v_i|`; `decoded_i = μ · sign(v_i)` for `i ∈ K`,
+/// `k` is Top-K's count for the ratio, `min(n, max(1, round(ratio · n)))` (0 when n = 0); `K` = the
+/// k indices of largest `|v_i|`, ties broken towards lower indices (Top-K's selection); `μ = (1/k) Σ_{i∈K} |v_i|`; `decoded_i = μ · sign(v_i)` for `i ∈ K`,
 /// 0 elsewhere (returned sparse). Biased; pair with error feedback on the client.
-///
-/// Selection is O(n): a 2¹⁶-bin histogram of the high half of the magnitudes' bit patterns (which
-/// order like the magnitudes), then a second histogram of the low half inside the threshold bin,
-/// gives the exact k-th largest magnitude.
 ///
 /// Payload: header · varint k · float32 μ · k varint index gaps (the first index, then
 /// `idx[j] − idx[j−1] − 1`) · ⌈k/8⌉ bytes of sign bits, LSB first, 1 = negative.
@@ -24,46 +22,15 @@ public struct STCCodec: Codec {
     public var name: String { "stc(ratio=\(ratio))" }
 
     /// Number of elements kept out of `n`.
-    public func keptCount(_ n: Int) -> Int { n == 0 ? 0 : min(n, max(1, Int((ratio * Double(n)).rounded(.up)))) }
+    public func keptCount(_ n: Int) -> Int { SparsePayload.keptCount(ratio: ratio, of: n) }
 
     public func encode(_ values: UnsafeBufferPointer<Float>, context: CodecContext) throws -> [UInt8] {
         let n = values.count
         let k = keptCount(n)
-        var kept = [UInt32]()
-        kept.reserveCapacity(k)
+        var rng = SeededRNG(seed: context.seed, stream: context.stream + "/stc")
+        let kept = TopKSelection.exact(values, k: k, rng: &rng)
         var sum: Double = 0
-        if k > 0 {
-            var histogram = [Int](repeating: 0, count: 1 << 16)
-            let (threshold, aboveCount) = histogram.withUnsafeMutableBufferPointer { h -> (UInt32, Int) in
-                for v in values { h[Int(v.magnitude.bitPattern >> 16)] += 1 }
-                var above = 0
-                var high = (1 << 16) - 1
-                while above + h[high] < k {
-                    above += h[high]
-                    high -= 1
-                }
-                for i in 0..<h.count { h[i] = 0 }
-                let prefix = UInt32(high) << 16
-                for v in values where v.magnitude.bitPattern & 0xFFFF_0000 == prefix {
-                    h[Int(v.magnitude.bitPattern & 0xFFFF)] += 1
-                }
-                var low = (1 << 16) - 1
-                while above + h[low] < k {
-                    above += h[low]
-                    low -= 1
-                }
-                return (prefix | UInt32(low), above)
-            }
-            var ties = k - aboveCount
-            for i in 0..<n {
-                let m = values[i].magnitude.bitPattern
-                if m > threshold || (m == threshold && ties > 0) {
-                    if m == threshold { ties -= 1 }
-                    kept.append(UInt32(i))
-                    sum += Double(values[i].magnitude)
-                }
-            }
-        }
+        for i in kept { sum += Double(values[Int(i)].magnitude) }
         let mu = k == 0 ? 0 : Float(sum / Double(k))
         guard mu.isFinite else { throw CodecError(.nonFinite, "the kept magnitudes are not finite") }
         var w = PayloadWriter(capacity: 24 + 3 * k)

@@ -1,75 +1,92 @@
-/// Builds strategies from the names and parameter keys used in experiment configs.
+/// Builds strategies from the names and parameter keys used in experiment configs. ``registry`` is
+/// the only list of strategies: each entry names its parameters and builds the strategy.
 ///
 /// ```swift
 /// let strategy = try StrategyFactory.makeStrategy(name: "fedyogi", parameters: ["server_learning_rate": 0.03])
 /// ```
 public enum StrategyFactory {
-    /// The accepted strategy names, in a stable order.
-    public static let strategyNames = [
-        "fedavg", "fedavgm", "fedprox", "scaffold", "fednova", "fedadam", "fedyogi", "fedadagrad",
-    ]
+    /// One registered strategy.
+    public struct Entry: Sendable {
+        public let name: String
+        /// The parameter keys it accepts; a key left out takes the strategy's default.
+        public let parameters: [String]
+        let build: @Sendable (Arguments) throws -> any Strategy
+    }
 
-    /// The parameter keys each strategy accepts; a key left out takes the strategy's default.
-    public static let parameterKeys: [String: [String]] = [
-        "fedavg": ["server_learning_rate"],
-        "fedavgm": ["server_learning_rate", "momentum"],
-        "fedprox": ["server_learning_rate", "mu"],
-        "scaffold": ["server_learning_rate"],
-        "fednova": ["server_learning_rate", "local_momentum"],
-        "fedadam": ["server_learning_rate", "beta1", "beta2", "tau"],
-        "fedyogi": ["server_learning_rate", "beta1", "beta2", "tau"],
-        "fedadagrad": ["server_learning_rate", "beta1", "tau"],
-    ]
+    /// Checked access to the parameters given for one strategy.
+    public struct Arguments: Sendable {
+        let strategy: String
+        let given: [String: Double]
+
+        /// `given[key]` after checking it is finite, non-negative, and positive or below 1 if asked.
+        func value(_ key: String, positive: Bool = false, belowOne: Bool = false) throws -> Double? {
+            guard let value = given[key] else { return nil }
+            let range = belowOne ? "in [0, 1)" : positive ? "positive" : "non-negative"
+            guard value.isFinite, value >= 0, !positive || value > 0, !belowOne || value < 1 else {
+                throw StrategyError(.invalidParameter, "strategy '\(strategy)': \(key) is \(value), must be \(range)")
+            }
+            return value
+        }
+
+        var serverLearningRate: Double? { get throws { try value("server_learning_rate", positive: true) } }
+    }
+
+    public static let registry: [Entry] =
+        [
+            Entry(name: "fedavg", parameters: ["server_learning_rate"]) { a in
+                FedAvg(serverLearningRate: try a.serverLearningRate ?? 1)
+            },
+            Entry(name: "fedavgm", parameters: ["server_learning_rate", "momentum"]) { a in
+                FedAvgM(
+                    serverLearningRate: try a.serverLearningRate ?? 1,
+                    momentum: try a.value("momentum", belowOne: true) ?? 0.9
+                )
+            },
+            Entry(name: "fedprox", parameters: ["server_learning_rate", "mu"]) { a in
+                FedProx(mu: try a.value("mu") ?? 0.01, serverLearningRate: try a.serverLearningRate ?? 1)
+            },
+            Entry(name: "scaffold", parameters: ["server_learning_rate"]) { a in
+                Scaffold(serverLearningRate: try a.serverLearningRate ?? 1)
+            },
+            Entry(name: "fednova", parameters: ["server_learning_rate", "local_momentum"]) { a in
+                FedNova(
+                    localMomentum: try a.value("local_momentum", belowOne: true) ?? 0,
+                    serverLearningRate: try a.serverLearningRate ?? 1)
+            },
+        ]
+        + FedOpt.Variant.allCases.map { variant in
+            Entry(
+                name: variant.rawValue,
+                parameters: ["server_learning_rate", "beta1"] + (variant == .adagrad ? [] : ["beta2"]) + ["tau"]
+            ) { a in
+                FedOpt(
+                    variant, serverLearningRate: try a.serverLearningRate, beta1: try a.value("beta1", belowOne: true),
+                    beta2: try a.value("beta2", belowOne: true), tau: try a.value("tau", positive: true))
+            }
+        }
+
+    /// The accepted strategy names, in a stable order.
+    public static let strategyNames = registry.map(\.name)
+
+    /// The parameter keys each strategy accepts.
+    public static let parameterKeys = Dictionary(uniqueKeysWithValues: registry.map { ($0.name, $0.parameters) })
 
     /// The strategy called `name` (case-insensitive) with `parameters` overriding its defaults.
     /// - Throws: ``StrategyError`` naming the accepted strategies for an unknown name, the accepted keys for
     ///   an unknown key, and the accepted range for an out-of-range value.
     public static func makeStrategy(name: String, parameters: [String: Double] = [:]) throws -> any Strategy {
         let key = name.lowercased()
-        guard let allowed = parameterKeys[key] else {
+        guard let entry = registry.first(where: { $0.name == key }) else {
             throw StrategyError(
                 .unknownStrategy,
                 "unknown strategy '\(name)'; choose one of \(strategyNames.joined(separator: ", "))")
         }
-        for parameter in parameters.keys.sorted() where !allowed.contains(parameter) {
+        for parameter in parameters.keys.sorted() where !entry.parameters.contains(parameter) {
             throw StrategyError(
                 .unknownParameter,
-                "strategy '\(key)' has no parameter '\(parameter)'; it accepts \(allowed.joined(separator: ", "))")
+                "strategy '\(key)' has no parameter '\(parameter)'; it accepts \(entry.parameters.joined(separator: ", "))"
+            )
         }
-        let eta = try value(parameters, "server_learning_rate", of: key, positive: true)
-        switch key {
-        case "fedavg":
-            return FedAvg(serverLearningRate: eta ?? 1)
-        case "fedavgm":
-            let momentum = try value(parameters, "momentum", of: key, belowOne: true)
-            return FedAvgM(serverLearningRate: eta ?? 1, momentum: momentum ?? 0.9)
-        case "fedprox":
-            let mu = try value(parameters, "mu", of: key)
-            return FedProx(mu: mu ?? 0.01, serverLearningRate: eta ?? 1)
-        case "scaffold":
-            return Scaffold(serverLearningRate: eta ?? 1)
-        case "fednova":
-            let rho = try value(parameters, "local_momentum", of: key, belowOne: true)
-            return FedNova(localMomentum: rho ?? 0, serverLearningRate: eta ?? 1)
-        default:
-            let variant = FedOpt.Variant(rawValue: key)!
-            return FedOpt(
-                variant, serverLearningRate: eta, beta1: try value(parameters, "beta1", of: key, belowOne: true),
-                beta2: try value(parameters, "beta2", of: key, belowOne: true),
-                tau: try value(parameters, "tau", of: key, positive: true))
-        }
-    }
-
-    /// `parameters[key]` after checking it is finite, non-negative, and positive or below 1 if asked.
-    private static func value(
-        _ parameters: [String: Double], _ key: String, of strategy: String, positive: Bool = false,
-        belowOne: Bool = false
-    ) throws -> Double? {
-        guard let value = parameters[key] else { return nil }
-        let range = belowOne ? "in [0, 1)" : positive ? "positive" : "non-negative"
-        guard value.isFinite, value >= 0, !positive || value > 0, !belowOne || value < 1 else {
-            throw StrategyError(.invalidParameter, "strategy '\(strategy)': \(key) is \(value), must be \(range)")
-        }
-        return value
+        return try entry.build(Arguments(strategy: key, given: parameters))
     }
 }

@@ -50,3 +50,20 @@ extension PartitionScheme: CustomStringConvertible {
         }
     }
 }
+
+extension PartitionScheme {
+    /// The schemes by the names experiment files and the command line use.
+    public enum Kind: String, CaseIterable, Sendable {
+        case iid, dirichlet, shards, quantity
+    }
+
+    /// The scheme of `kind` with its parameters (each used only by its own scheme).
+    public init(_ kind: Kind, alpha: Double, minSize: Int, shardsPerClient: Int, sigma: Double) {
+        switch kind {
+        case .iid: self = .iid
+        case .dirichlet: self = .dirichlet(alpha: alpha, minSize: minSize)
+        case .shards: self = .shards(perClient: shardsPerClient)
+        case .quantity: self = .quantitySkew(sigma: sigma)
+        }
+    }
+}

@@ -97,6 +97,6 @@ final class Broadcast {
     func download(client: Int, round: Int) -> Int {
         let missed = sent[round] - sent[lastReceived[client]]
         lastReceived[client] = round
-        return min(missed, DensePayload.size(count: view.count))
+        return min(missed, IdentityCodec.size(count: view.count))
     }
 }

@@ -38,6 +38,14 @@ struct ConfigReader {
         return s
     }
 
+    /// One of the cases of `E`, by raw value; the error lists them all.
+    mutating func choice<E: RawRepresentable & CaseIterable>(_ k: String, default d: E? = nil) throws -> E
+    where E.RawValue == String {
+        let names = E.allCases.map(\.rawValue)
+        let s = try string(k, default: d?.rawValue, allowed: names)
+        return E(rawValue: s)!
+    }
+
     mutating func optionalString(_ k: String) -> String? { raw(k).map { "\($0)" } }
 
     mutating func int(_ k: String, default d: Int? = nil, range: ClosedRange<Int>? = nil) throws -> Int {

@@ -1,4 +1,6 @@
+import FedCore
 import FedData
+import FedNN
 import Foundation
 import Yams
 
@@ -16,7 +18,7 @@ import Yams
 /// ```
 public struct ExperimentConfig: Sendable {
     public struct Partitioning: Sendable {
-        public var scheme: String
+        public var scheme: PartitionScheme.Kind
         public var clients: Int
         public var alpha: Double
         public var minSize: Int
@@ -25,12 +27,7 @@ public struct ExperimentConfig: Sendable {
 
         /// The partitioner's scheme with its parameters.
         public var partitionScheme: PartitionScheme {
-            switch scheme {
-            case "dirichlet": .dirichlet(alpha: alpha, minSize: minSize)
-            case "shards": .shards(perClient: shardsPerClient)
-            case "quantity": .quantitySkew(sigma: sigma)
-            default: .iid
-            }
+            PartitionScheme(scheme, alpha: alpha, minSize: minSize, shardsPerClient: shardsPerClient, sigma: sigma)
         }
     }
 
@@ -91,12 +88,6 @@ public struct ExperimentConfig: Sendable {
     /// Update and model compression; `.none` sends dense float32 both ways.
     public var compression: CompressionConfig
 
-    public static let strategies = [
-        "fedavg", "fedavgm", "fedprox", "scaffold", "fednova", "fedadam", "fedyogi", "fedadagrad",
-    ]
-    public static let models = ["mlp", "cnn", "lenet5", "resnet"]
-    public static let schemes = ["iid", "dirichlet", "shards", "quantity"]
-
     /// Parses a YAML document, applying `overrides` (`key.path=value`, value in YAML syntax) first.
     /// - Throws: `ConfigError` naming the offending key.
     public static func parse(yaml text: String, overrides: [String] = []) throws -> ExperimentConfig {
@@ -151,10 +142,10 @@ public struct ExperimentConfig: Sendable {
         dataset = try ds.string("name", default: "fmnist", allowed: ["fmnist"])
         dataDirectory = ds.optionalString("directory")
         try ds.finish()
-        model = try r.string("model", allowed: Self.models)
+        model = try r.string("model", allowed: ModelZoo.names)
 
         var p = try r.section("partition")
-        let scheme = try p.string("scheme", default: "iid", allowed: Self.schemes)
+        let scheme: PartitionScheme.Kind = try p.choice("scheme", default: .iid)
         partition = Partitioning(
             scheme: scheme, clients: try p.int("clients", range: 1...1_000_000),
             alpha: try p.double("alpha", default: 0.5, range: 1e-6...1e6),
@@ -164,8 +155,13 @@ public struct ExperimentConfig: Sendable {
         try p.finish()
 
         var s = try r.section("strategy")
-        strategy = try s.string("name", default: "fedavg", allowed: Self.strategies)
+        strategy = try s.string("name", default: "fedavg", allowed: StrategyFactory.strategyNames)
         strategyParameters = try s.numbers(except: ["name"])
+        do {
+            _ = try StrategyFactory.makeStrategy(name: strategy, parameters: strategyParameters)
+        } catch let error as StrategyError {
+            throw ConfigError(key: error.code == .unknownStrategy ? s.key("name") : s.path, error.message)
+        }
         try s.finish()
 
         clientsPerRound = try r.int("clients_per_round", range: 1...partition.clients)
@@ -227,7 +223,7 @@ public struct ExperimentConfig: Sendable {
             "dataset": ["name": dataset].merging(dataDirectory.map { ["directory": $0] } ?? [:]) { a, _ in a },
             "model": model,
             "partition": [
-                "scheme": partition.scheme, "clients": partition.clients, "alpha": partition.alpha,
+                "scheme": partition.scheme.rawValue, "clients": partition.clients, "alpha": partition.alpha,
                 "min_size": partition.minSize, "shards_per_client": partition.shardsPerClient, "sigma": partition.sigma,
             ],
             "strategy": strategyMap, "clients_per_round": clientsPerRound,
@@ -246,7 +242,7 @@ public struct ExperimentConfig: Sendable {
         ]
         if let deadlineSeconds { root["deadline_s"] = deadlineSeconds }
         if let maximumUpdateNorm { root["max_update_norm"] = maximumUpdateNorm }
-        if compression.uplink != nil || compression.downlink != nil || compression.aggregation != "plain" {
+        if compression.uplink != nil || compression.downlink != nil || compression.aggregation != .plain {
             root["compression"] = compression.yaml
         }
         return (try? Yams.dump(object: root, sortKeys: true)) ?? ""

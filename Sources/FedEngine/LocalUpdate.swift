@@ -98,13 +98,13 @@ public final class LocalUpdate: @unchecked Sendable {
                 bytes = payload.count
             } else {
                 failure = "update contains NaN or infinite values"
-                bytes = DensePayload.size(count: delta.count)
+                bytes = IdentityCodec.size(count: delta.count)
             }
         } else {
-            delta.withUnsafeBufferPointer { DensePayload.encode($0, into: &payload) }
+            delta.withUnsafeBufferPointer { IdentityCodec.encode($0, into: &payload) }
             bytes = payload.count
         }
-        for name in output.upload.keys { bytes += DensePayload.size(count: output.upload[name]!.count) }
+        for name in output.upload.keys { bytes += IdentityCodec.size(count: output.upload[name]!.count) }
         return ClientReply(
             client: client, payload: payload, upload: output.upload, state: output.state, uploadBytes: bytes,
             sampleCount: indices.count, samplesProcessed: stats.samples, steps: stats.steps, trainLoss: stats.loss,

@@ -66,7 +66,7 @@ public final class RoundEngine {
                 clients: config.partition.clients, seed: config.seed)
         }
         receiver = UpdateReceiver(
-            parameterCount: model.parameterCount, reportsCoverage: config.compression.aggregation == "opwa",
+            parameterCount: model.parameterCount, reportsCoverage: config.compression.aggregation == .opwa,
             maximumNorm: config.maximumUpdateNorm)
     }
 
@@ -109,13 +109,13 @@ public final class RoundEngine {
 
         // Broadcast: the dense global model, or the compressed change of it, plus the strategy's vectors.
         let vectors = strategy.broadcast(parameterCount: count)
-        let extraDown = vectors.values.reduce(0) { $0 + DensePayload.size(count: $1.count) }
+        let extraDown = vectors.values.reduce(0) { $0 + IdentityCodec.size(count: $1.count) }
         var downloadBytes: [Int: Int] = [:]
         if let broadcast {
             _ = try broadcast.send(round: round, global: UnsafeBufferPointer(model.parameters.values))
             for c in selected { downloadBytes[c] = broadcast.download(client: c, round: round) + extraDown }
         } else {
-            DensePayload.encode(UnsafeBufferPointer(model.parameters.values), into: &globalPayload)
+            IdentityCodec.encode(UnsafeBufferPointer(model.parameters.values), into: &globalPayload)
             for c in selected { downloadBytes[c] = globalPayload.count + extraDown }
         }
         let plans = try uplinks(for: active, round: round, pool: pool)
@@ -169,7 +169,7 @@ public final class RoundEngine {
             }
         }
         let bytesUp = kept.reduce(0) { $0 + replies[$1].uploadBytes }
-        if config.compression.aggregation == "opwa" && !accepted.isEmpty {
+        if config.compression.aggregation == .opwa && !accepted.isEmpty {
             // OPWA: rescale each coordinate so the strategy's sample-weighted mean averages it only
             // over the clients whose payload contained it.
             let scales = try SparseAggregation.overlapScales(

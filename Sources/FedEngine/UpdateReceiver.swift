@@ -62,7 +62,7 @@ struct UpdateReceiver {
                 coverage = nil  // the server's estimate g covers every coordinate
             }
         } else {
-            try DensePayload.decode(reply.payload, into: received)
+            try IdentityCodec.decode(reply.payload, into: received)
         }
         for name in reply.upload.keys.sorted() {
             let v = reply.upload[name]!
@@ -82,4 +82,11 @@ struct UpdateReceiver {
         }
         return coverage
     }
+}
+
+/// A malformed or hostile payload.
+public struct PayloadError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    init(_ message: String) { self.message = message }
+    public var description: String { message }
 }

@@ -11,35 +11,24 @@ extension FedSwiftCommand {
         @Option(help: "Dataset (fmnist).") var dataset = "fmnist"
         @Option(help: ArgumentHelp(dataDirHelp)) var dataDir: String?
         @Option(help: "Number of clients.") var clients = 100
-        @Option(help: "Scheme: iid, dirichlet, shards, quantity-skew.") var scheme = "dirichlet"
+        @Option(help: "Scheme.") var scheme: PartitionScheme.Kind = .dirichlet
         @Option(help: "Dirichlet concentration (dirichlet).") var alpha = 0.5
         @Option(help: "Fewest samples per client (dirichlet).") var minSize = 10
         @Option(help: "Shards per client (shards).") var shardsPerClient = 2
-        @Option(help: "Log-normal sigma of client sizes (quantity-skew).") var sigma = 1.0
+        @Option(help: "Log-normal sigma of client sizes (quantity).") var sigma = 1.0
         @Option(help: "Root seed.") var seed: UInt64 = 0
         @Flag(help: "Print JSON with per-client sizes and class counts instead of the summary.") var json = false
 
         static let dataDirHelp =
             "Directory of the Fashion-MNIST IDX files "
             + "(default: $FEDSWIFT_FMNIST_DIR or \(FashionMNIST.defaultDirectory))."
-        static let schemeNames = ["iid", "dirichlet", "shards", "quantity-skew"]
-
         func validate() throws {
             guard dataset == "fmnist" else { throw ValidationError("unknown dataset '\(dataset)'; available: fmnist") }
-            guard Self.schemeNames.contains(scheme) else {
-                let names = Self.schemeNames.joined(separator: ", ")
-                throw ValidationError("unknown scheme '\(scheme)'; choose one of: \(names)")
-            }
             guard clients >= 1 else { throw ValidationError("--clients must be at least 1; found \(clients)") }
         }
 
         var partitionScheme: PartitionScheme {
-            switch scheme {
-            case "iid": .iid
-            case "shards": .shards(perClient: shardsPerClient)
-            case "quantity-skew": .quantitySkew(sigma: sigma)
-            default: .dirichlet(alpha: alpha, minSize: minSize)
-            }
+            PartitionScheme(scheme, alpha: alpha, minSize: minSize, shardsPerClient: shardsPerClient, sigma: sigma)
         }
 
         func run() throws {
@@ -57,9 +46,11 @@ extension FedSwiftCommand {
                 .map { "[" + $0.map(String.init).joined(separator: ", ") + "]" }
                 .joined(separator: ", ")
             print(
-                "{\"dataset\": \"\(dataset)\", \"scheme\": \"\(scheme)\", \"clients\": \(clients), \"seed\": \(seed), "
+                "{\"dataset\": \"\(dataset)\", \"scheme\": \"\(scheme.rawValue)\", \"clients\": \(clients), \"seed\": \(seed), "
                     + "\"alpha\": \(alpha), \"min_size\": \(minSize), \"shards_per_client\": \(shardsPerClient), "
                     + "\"sigma\": \(sigma), \"counts\": [\(counts)], \"class_counts\": [\(classCounts)]}")
         }
     }
 }
+
+extension PartitionScheme.Kind: ExpressibleByArgument {}

@@ -40,15 +40,15 @@ extension FedSwiftCommand {
 
         func run() throws {
             try compute.apply()
+            if let resume, !FileManager.default.fileExists(atPath: resume + "/" + Checkpoint.fileName) {
+                throw ValidationError("\(resume) holds no checkpoint to resume from (\(Checkpoint.fileName))")
+            }
             var config = try loadConfig()
             if let checkpointEvery { config.checkpointEvery = checkpointEvery }
             let path = resume ?? out ?? "runs/\(config.name)"
             let checkpointPath = path + "/" + Checkpoint.fileName
             var checkpoint: Checkpoint?
             if resume != nil {
-                guard FileManager.default.fileExists(atPath: checkpointPath) else {
-                    throw ValidationError("\(path) holds no checkpoint to resume from (\(Checkpoint.fileName))")
-                }
                 checkpoint = try Checkpoint.read(path: checkpointPath)
             } else if let existing = try? Checkpoint.read(path: checkpointPath),
                 let planned = existing.values["simulation/rounds_planned"].flatMap(Int.init),
@@ -76,7 +76,7 @@ extension FedSwiftCommand {
                     + "\(config.rounds) rounds, \(config.workers) workers, seed \(config.seed), \(ComputeBackend.current) backend"
                     + (checkpoint == nil ? "" : "; resuming after round \(sim.round)"))
             let stop = StopSignals()
-            let rows = try sim.run(checkpoint: dir.checkpointPath, shouldStop: { stop.received != 0 }) { row in
+            let report: (RoundMetrics) -> Void = { row in
                 dir.append(row)
                 let acc = row.testAccuracy.map { fmt($0, 4) } ?? "-"
                 let eta = row.wallTime / Double(row.round) * Double(config.rounds - row.round)
@@ -87,6 +87,8 @@ extension FedSwiftCommand {
                 if let skipped = row.skipped { line += "  skipped: \(skipped)" }
                 print(line)
             }
+            let rows = try sim.run(
+                checkpoint: dir.checkpointPath, shouldStop: { stop.received != 0 }, onRound: report)
             if sim.round < config.rounds {
                 print("stopped after round \(sim.round); continue with `fedswift simulate --resume \(path)`")
                 throw ExitCode(128 + stop.received)

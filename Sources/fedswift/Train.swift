@@ -17,9 +17,9 @@ extension FedSwiftCommand {
         @Option(help: "SGD momentum (ignored by adam/adamw).") var momentum: Float = 0
         @Option(help: "Weight decay.") var weightDecay: Float = 0
         @Flag(help: "Nesterov momentum.") var nesterov = false
-        @Option(help: "Optimizer: sgd, adam, adamw.") var optimizer = "sgd"
+        @Option(help: "Optimizer.") var optimizer: OptimizerName = .sgd
         @Option(help: "Learning-rate schedule: constant, or cosine (annealed to 0 over all epochs, per batch).")
-        var schedule = "constant"
+        var schedule: ScheduleName = .constant
         @Option(help: "Root seed for initialisation and shuffling.") var seed: UInt64 = 0
         @Option(help: "Save the trained model as safetensors to this path.") var save: String?
 
@@ -29,13 +29,7 @@ extension FedSwiftCommand {
             guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
             guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number") }
             guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
-            guard ["sgd", "adam", "adamw"].contains(optimizer) else {
-                throw ValidationError("unknown optimizer '\(optimizer)'; choose sgd, adam or adamw")
-            }
-            guard ["constant", "cosine"].contains(schedule) else {
-                throw ValidationError("unknown schedule '\(schedule)'; choose constant or cosine")
-            }
-            guard !nesterov || (optimizer == "sgd" && momentum > 0) else {
+            guard !nesterov || (optimizer == .sgd && momentum > 0) else {
                 throw ValidationError("--nesterov needs --optimizer sgd and --momentum > 0")
             }
         }
@@ -46,16 +40,16 @@ extension FedSwiftCommand {
             let model = try ModelZoo.make(common.model, seed: seed)
             let opt: any Optimizer =
                 switch optimizer {
-                case "adam": Adam(learningRate: lr, weightDecay: weightDecay)
-                case "adamw": Adam.adamW(learningRate: lr, weightDecay: weightDecay)
-                default: SGD(learningRate: lr, momentum: momentum, weightDecay: weightDecay, nesterov: nesterov)
+                case .adam: Adam(learningRate: lr, weightDecay: weightDecay)
+                case .adamw: Adam.adamW(learningRate: lr, weightDecay: weightDecay)
+                case .sgd: SGD(learningRate: lr, momentum: momentum, weightDecay: weightDecay, nesterov: nesterov)
                 }
             print(
                 "model \(common.model) (\(model.parameterCount) parameters), \(data.train.count) train / "
                     + "\(data.test.count) test images, batch \(batchSize), \(common.threads) thread(s)")
             var loader = BatchLoader(dataset: data.train, batchSize: batchSize, shuffle: true, seed: seed)
             let lrSchedule: LearningRateSchedule =
-                schedule == "cosine" ? .cosine(totalSteps: epochs * loader.batchesPerEpoch) : .constant
+                schedule == .cosine ? .cosine(totalSteps: epochs * loader.batchesPerEpoch) : .constant
             let trainer = Trainer(model: model, optimizer: opt, schedule: lrSchedule)
             for epoch in 1...epochs {
                 var bar = ProgressBar(title: "epoch \(epoch)/\(epochs)", total: loader.batchesPerEpoch)
@@ -92,4 +86,14 @@ func fmt(_ value: Double, _ digits: Int) -> String {
         s += "." + String(repeating: "0", count: digits)
     }
     return s
+}
+
+/// The optimizers `fedswift train` offers.
+enum OptimizerName: String, CaseIterable, ExpressibleByArgument {
+    case sgd, adam, adamw
+}
+
+/// The learning-rate schedules `fedswift train` offers.
+enum ScheduleName: String, CaseIterable, ExpressibleByArgument {
+    case constant, cosine
 }

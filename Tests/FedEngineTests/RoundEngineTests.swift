@@ -38,12 +38,12 @@ final class ScriptedPool: ClientPool {
                     delta, codec: plan.codec, context: plan.context, state: memories[task.client]!
                 ).payload
             } else {
-                delta.withUnsafeBufferPointer { DensePayload.encode($0, into: &payload) }
+                delta.withUnsafeBufferPointer { IdentityCodec.encode($0, into: &payload) }
             }
             let (upload, state) = uploads(task.client, request)
             var reply = ClientReply(
                 client: task.client, payload: payload, upload: upload, state: state,
-                uploadBytes: payload.count + upload.values.reduce(0) { $0 + DensePayload.size(count: $1.count) },
+                uploadBytes: payload.count + upload.values.reduce(0) { $0 + IdentityCodec.size(count: $1.count) },
                 sampleCount: 10 * (task.client + 1), samplesProcessed: 10, steps: 1, trainLoss: Double(task.client),
                 finishTime: finish(task.client))
             tamper[task.client]?(&reply)
@@ -95,8 +95,8 @@ final class ScriptedPool: ClientPool {
         let kept = Array(selected.suffix(3))
         #expect(row.selected == 6 && row.completed == 3 && row.dropped == 3)
         #expect(row.virtualTime == 100 - Double(kept[0]))
-        #expect(row.bytesUp == 3 * DensePayload.size(count: 6))
-        #expect(row.bytesDown == 6 * DensePayload.size(count: 6))
+        #expect(row.bytesUp == 3 * IdentityCodec.size(count: 6))
+        #expect(row.bytesDown == 6 * IdentityCodec.size(count: 6))
         let step = Self.fedAvgStep(kept)
         for (a, b) in zip(engine.model.parameters.values, before) { #expect(abs(a - (b + step)) < 1e-6) }
         // Train loss: sample-weighted over the kept clients (loss c, n_c = 10 (c + 1)).
@@ -138,7 +138,7 @@ final class ScriptedPool: ClientPool {
         #expect(pool.requests[0].tasks.map(\.client) == Array(selected.dropFirst()))
         #expect(row.completed == 1 && row.dropped == 2)
         // Every selected client was sent the model.
-        #expect(row.bytesDown == 3 * DensePayload.size(count: 6))
+        #expect(row.bytesDown == 3 * IdentityCodec.size(count: 6))
         let step = Self.fedAvgStep([selected[2]])
         for (a, b) in zip(engine.model.parameters.values, before) { #expect(abs(a - (b + step)) < 1e-6) }
     }
@@ -161,7 +161,7 @@ final class ScriptedPool: ClientPool {
         // The fifth client's update has norm 2·√6 > 1: rejected too, so nothing is left.
         #expect(row.completed == 0 && row.skipped != nil)
         #expect(Array(engine.model.parameters.values) == before)
-        #expect(row.bytesUp == 5 * DensePayload.size(count: 6))  // as the replies declare them
+        #expect(row.bytesUp == 5 * IdentityCodec.size(count: 6))  // as the replies declare them
         // Without the norm bound the fifth client's update is the only one aggregated.
         let free = try RoundEngine(config: try Self.config(perRound: 5), model: try Self.model())
         let row2 = try free.runRound(1, pool: pool)
@@ -186,8 +186,8 @@ final class ScriptedPool: ClientPool {
         #expect(request.vectors == ["control": [Float](repeating: 0, count: 6)])
         #expect(request.tasks.allSatisfy { $0.state.isEmpty })
         // The download is the model plus the control, both dense.
-        #expect(row.bytesDown == 3 * 2 * DensePayload.size(count: 6))
-        #expect(row.bytesUp == 3 * 2 * DensePayload.size(count: 6))
+        #expect(row.bytesDown == 3 * 2 * IdentityCodec.size(count: 6))
+        #expect(row.bytesUp == 3 * 2 * IdentityCodec.size(count: 6))
         // c = Σ Δc_i / N over the two accepted clients.
         let accepted = Array(first.dropFirst())
         let control = Float(accepted.reduce(0) { $0 + $1 + 1 }) / 8

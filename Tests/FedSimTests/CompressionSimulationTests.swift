@@ -65,7 +65,7 @@ extension Simulation {
         let (b, rb) = try run(settings + ["workers=1"])
         #expect(ra == rb)
         #expect(a.model.parameters.flatValues == b.model.parameters.flatValues)
-        let dense = 4 * (16 + 4 * a.model.parameterCount)
+        let dense = 4 * (IdentityCodec.size(count: a.model.parameterCount))
         for r in ra {
             #expect(r.completed == 4)
             // 5 % of the values with their indices, plus the biases (210 floats) uncompressed.
@@ -180,7 +180,7 @@ extension Simulation {
         // The mlp has three weight matrices; each client that trained has one warm start per matrix.
         #expect(power.warmStartCount == 3 * sim.clientsWithMemory.count)
         let size = rows[0].bytesUp
-        #expect(size < 4 * (16 + 4 * sim.model.parameterCount) / 10)
+        #expect(size < 4 * (IdentityCodec.size(count: sim.model.parameterCount)) / 10)
         #expect(rows.last!.trainLoss! < rows.first!.trainLoss!)
     }
 
@@ -208,7 +208,7 @@ extension Simulation {
             "compression.downlink.codec=fp16", "compression.downlink.error_feedback=residual", "rounds=4",
         ])
         let half = try payloadSize("fp16", sim)
-        let dense = 16 + 4 * sim.model.parameterCount
+        let dense = IdentityCodec.size(count: sim.model.parameterCount)
         // Round 1: every selected client holds the initial model and downloads one broadcast.
         #expect(rows[0].bytesDown == 4 * half)
         // Later: a client downloads the broadcasts it missed, capped at the dense model.
@@ -240,7 +240,7 @@ extension Simulation {
             for j in 0..<20 { #expect(abs(b.view[j] + b.state.residual[j] - x[j]) < 1e-5) }
         }
         // Client 0 catches up on six broadcasts, or takes the dense model if that is smaller.
-        #expect(b.download(client: 0, round: 6) == min(total, 16 + 4 * 20))
+        #expect(b.download(client: 0, round: 6) == min(total, IdentityCodec.size(count: 20)))
         #expect(b.download(client: 0, round: 6) == 0)
     }
 
@@ -310,7 +310,7 @@ extension Simulation {
         #expect(again.compression.uplink?.feedback == .dgc(momentum: 0.8))
         #expect(again.compression.uplink?.parameters == ["ratio": 0.01])
         #expect(again.compression.downlink?.parameters == ["s": 16])
-        #expect(again.compression.ratioPolicy?.name == "bcrs" && again.compression.ratioPolicy?.ratio == 0.01)
-        #expect(again.compression.aggregation == "opwa")
+        #expect(again.compression.ratioPolicy?.name == .bcrs && again.compression.ratioPolicy?.ratio == 0.01)
+        #expect(again.compression.aggregation == .opwa)
     }
 }

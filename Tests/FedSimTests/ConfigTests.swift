@@ -1,3 +1,7 @@
+import FedCore
+import FedData
+import FedNN
+import Foundation
 import Testing
 
 @testable import FedEngine
@@ -136,33 +140,53 @@ import Testing
     }
 }
 
-@Suite struct DensePayloadTests {
-    @Test func roundTripsAndHasTheFormulaSize() throws {
-        let values: [Float] = [1, -2.5, 0, .leastNonzeroMagnitude, 3e38]
-        var bytes: [UInt8] = []
-        values.withUnsafeBufferPointer { DensePayload.encode($0, into: &bytes) }
-        #expect(bytes.count == 16 + 4 * values.count)
-        var out = [Float](repeating: 9, count: values.count)
-        try out.withUnsafeMutableBufferPointer { try DensePayload.decode(bytes, into: $0) }
-        #expect(out == values)
+@Suite struct TypedConfigTests {
+    let base = """
+        name: t
+        rounds: 1
+        model: mlp
+        clients_per_round: 2
+        """
+
+    @Test func namesComeFromTheirRegistriesAndParseIntoTypes() throws {
+        let c = try ExperimentConfig.parse(
+            yaml: base + "\npartition: {scheme: quantity, clients: 4, sigma: 0.5}\n"
+                + "compression: {uplink: {codec: topk, error_feedback: ef21}, aggregation: opwa}")
+        #expect(c.partition.scheme == .quantity)
+        #expect(c.partition.partitionScheme == .quantitySkew(sigma: 0.5))
+        #expect(c.compression.uplink?.errorFeedback == .ef21)
+        #expect(c.compression.aggregation == .opwa)
+        // Every registered strategy, model and codec is accepted, and the error for an unknown one lists them.
+        for name in StrategyFactory.strategyNames {
+            #expect(
+                try ExperimentConfig.parse(yaml: base + "\npartition: {clients: 4}\nstrategy: {name: \(name)}")
+                    .strategy == name)
+        }
+        for model in ModelZoo.names {
+            #expect(
+                try ExperimentConfig.parse(
+                    yaml: base.replacingOccurrences(of: "mlp", with: model)
+                        + "\npartition: {clients: 4}"
+                ).model == model)
+        }
+        let error = #expect(throws: ConfigError.self) {
+            try ExperimentConfig.parse(yaml: base + "\npartition: {clients: 4}\nstrategy: {name: fedsgd}")
+        }
+        #expect(error?.message.contains(StrategyFactory.strategyNames.joined(separator: ", ")) == true)
     }
 
-    @Test func hostilePayloadsAreErrors() {
-        var bytes: [UInt8] = []
-        [Float](repeating: 1, count: 4).withUnsafeBufferPointer { DensePayload.encode($0, into: &bytes) }
-        var out = [Float](repeating: 0, count: 4)
-        var wrongCount = [Float](repeating: 0, count: 5)
-        var nan = bytes
-        nan[16..<20] = [0x00, 0x00, 0xC0, 0x7F]
-        var badMagic = bytes
-        badMagic[0] = 0
-        for payload in [Array(bytes.prefix(10)), Array(bytes.dropLast()), badMagic, nan, bytes + [0]] {
-            #expect(throws: PayloadError.self) {
-                try out.withUnsafeMutableBufferPointer { try DensePayload.decode(payload, into: $0) }
-            }
+    @Test func aStrategyParameterOfAnotherStrategyIsAnErrorNotIgnored() throws {
+        let error = #expect(throws: ConfigError.self) {
+            try ExperimentConfig.parse(yaml: base + "\npartition: {clients: 4}\nstrategy: {name: fedavg, mu: 0.1}")
         }
-        #expect(throws: PayloadError.self) {
-            try wrongCount.withUnsafeMutableBufferPointer { try DensePayload.decode(bytes, into: $0) }
+        #expect(error?.key == "strategy")
+        #expect(error?.message.contains("no parameter 'mu'") == true)
+        let range = #expect(throws: ConfigError.self) {
+            try ExperimentConfig.parse(yaml: base + "\npartition: {clients: 4}\nstrategy: {name: fedavgm, momentum: 1}")
         }
+        #expect(range?.message.contains("[0, 1)") == true)
+        #expect(
+            try ExperimentConfig.parse(yaml: base + "\npartition: {clients: 4}\nstrategy: {name: fedprox, mu: 0.1}")
+                .strategyParameters == ["mu": 0.1])
     }
 }

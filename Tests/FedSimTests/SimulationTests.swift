@@ -1,3 +1,4 @@
+import FedCompress
 import FedCore
 import FedData
 import FedEngine
@@ -66,7 +67,7 @@ import Testing
 
     @Test func learnsAndCountsRealPayloadBytes() throws {
         let (sim, rows) = try run(["rounds=6"])
-        let payload = 16 + 4 * sim.model.parameterCount
+        let payload = IdentityCodec.size(count: sim.model.parameterCount)
         for r in rows {
             #expect(r.selected == 4 && r.completed == 4 && r.dropped == 0)
             #expect(r.bytesDown == 4 * payload)
@@ -79,7 +80,7 @@ import Testing
 
     @Test func virtualTimeIsTheSlowestClientsRoundTime() throws {
         let (sim, rows) = try run(["rounds=1"])
-        let payload = Double(16 + 4 * sim.model.parameterCount)
+        let payload = Double(IdentityCodec.size(count: sim.model.parameterCount))
         // Constant devices: the slowest client is the one that processed the most samples.
         var rng = SeededRNG(seed: 3, stream: "select/round/1")
         var pool = Array(0..<12)
@@ -129,7 +130,7 @@ import Testing
         #expect(rows.last!.testAccuracy! > 0.2, "\(name): accuracy \(rows.last!.testAccuracy!)")
         if name == "scaffold" {
             // Server control and client controls double the payloads.
-            let payload = 16 + 4 * sim.model.parameterCount
+            let payload = IdentityCodec.size(count: sim.model.parameterCount)
             #expect(rows[0].bytesUp == 4 * 2 * payload)
             #expect(sim.strategy.state["control"]?.count == sim.model.parameterCount)
         }
