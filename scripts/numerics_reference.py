@@ -2,13 +2,14 @@
 rounds (wall-clock fields aside) and a SHA-256 of its final model.
 
   python3 scripts/numerics_reference.py record experiments/reference/numerics.json [--rounds 3]
-  python3 scripts/numerics_reference.py check  experiments/reference/numerics.json [--only fedavg]
+  python3 scripts/numerics_reference.py check  experiments/reference/*.json [--only fedavg]
 
 A refactor that must not change results checks against a reference recorded before it. The last
 bits depend on the CPU and on the kernels' ISA, so the reference names the backend, its version,
 its ISA and the CPU it came from: where they match, every field and the model must be
 bit-identical; elsewhere the comparison is within TOLERANCES below, and the model hash is not
-compared. Exit status: 0 if everything agrees, 1 if something differs, 2 on a usage or run error.
+compared. `check` takes several references (one per machine they were recorded on) and uses the
+one whose environment matches this machine's, else the first. Exit status: 0 if everything agrees, 1 if something differs, 2 on a usage or run error.
 """
 import argparse
 import glob
@@ -67,7 +68,7 @@ def differs(field, a, b, exact):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("mode", choices=["record", "check"])
-    ap.add_argument("reference")
+    ap.add_argument("reference", nargs="+", help="reference file (record: exactly one)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds to record (record only)")
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "numerics"), help="run directories")
     ap.add_argument("--only", help="check only the experiments whose path contains this (check only)")
@@ -76,7 +77,11 @@ def main():
         sys.stderr.write(f"{FEDSWIFT} not found: run `make build` first\n")
         sys.exit(2)
     env = environment()
+    if args.mode == "record" and len(args.reference) != 1:
+        sys.stderr.write("record writes one reference file\n")
+        sys.exit(2)
     if args.mode == "record":
+        args.reference = args.reference[0]
         results = {}
         for e in experiments():
             print(f"recording {e} ({args.rounds} rounds)", flush=True)
@@ -89,13 +94,18 @@ def main():
         os.replace(tmp, args.reference)
         print(f"wrote {args.reference} ({env['backend']} {env['version']} {env['isa']}, {env['cpu']})")
         return
-    try:
-        with open(args.reference) as f:
-            ref = json.load(f)
-        rounds, expected, ref_env = ref["rounds"], ref["experiments"], ref["environment"]
-    except (OSError, ValueError, KeyError) as error:
-        sys.stderr.write(f"{args.reference}: not a numerics reference ({error})\n")
-        sys.exit(2)
+    refs = []
+    for path in args.reference:
+        try:
+            with open(path) as f:
+                ref = json.load(f)
+            refs.append((path, ref["rounds"], ref["experiments"], ref["environment"]))
+        except (OSError, ValueError, KeyError) as error:
+            sys.stderr.write(f"{path}: not a numerics reference ({error})\n")
+            sys.exit(2)
+    same = lambda e: all(env[k] == e[k] for k in ("backend", "version", "isa", "cpu"))
+    path, rounds, expected, ref_env = next((r for r in refs if same(r[3])), refs[0])
+    print(f"reference {os.path.relpath(path, ROOT)}")
     exact = all(env[k] == ref_env[k] for k in ("backend", "version", "isa", "cpu"))
     print(("bit for bit" if exact else f"within tolerances {TOLERANCES}") +
           f": reference from {ref_env}, this machine {env}")

@@ -5,7 +5,7 @@
 /// then ``endRound(parameters:steps:learningRate:)`` with its final weights.
 ///
 /// ```swift
-/// let rule = strategy.makeClientRule(broadcast: received, state: kept)
+/// let rule = strategy.clientAlgorithm.makeRule(broadcast: received, state: kept)
 /// rule.beginRound(global: model.parameters.values)
 /// for batch in batches {
 ///     // forward, backward

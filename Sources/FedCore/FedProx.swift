@@ -19,9 +19,7 @@ public final class FedProx: Strategy {
         average = FedAvg(serverLearningRate: serverLearningRate)
     }
 
-    public func makeClientRule(broadcast: [String: [Float]], state: [String: [Float]]) -> any ClientRule {
-        ProximalClientRule(mu: Float(mu))
-    }
+    public var clientAlgorithm: any ClientAlgorithm { ProximalClientAlgorithm(mu: mu) }
 
     public func restore(state: [String: [Float]], parameterCount: Int) throws {
         try StrategyError.checkRestorable(state, names: [], count: parameterCount, strategy: name)

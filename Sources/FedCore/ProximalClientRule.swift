@@ -1,3 +1,12 @@
+/// FedProx's client side: every client's rule has the same μ.
+public struct ProximalClientAlgorithm: ClientAlgorithm {
+    public let mu: Double
+    public init(mu: Double) { self.mu = mu }
+    public func makeRule(broadcast: [String: [Float]], state: [String: [Float]]) -> any ClientRule {
+        ProximalClientRule(mu: Float(mu))
+    }
+}
+
 /// FedProx's client rule (Li et al. 2020): the local loss gains the proximal term (μ/2)‖w − w_global‖²,
 /// so every gradient gains its derivative:
 ///

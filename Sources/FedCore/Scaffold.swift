@@ -33,10 +33,9 @@ public final class Scaffold: Strategy {
         [Self.controlName: control.isEmpty ? [Float](repeating: 0, count: parameterCount) : control]
     }
 
-    public func makeClientRule(broadcast: [String: [Float]], state: [String: [Float]]) -> any ClientRule {
-        ScaffoldClientRule(
-            serverControl: broadcast[Self.controlName] ?? [], clientControl: state[Self.controlName] ?? [])
-    }
+    public var clientAlgorithm: any ClientAlgorithm { ScaffoldClientAlgorithm() }
+
+    public func uploads(parameterCount: Int) -> [String: Int] { [Self.controlDeltaName: parameterCount] }
 
     public func restore(state: [String: [Float]], parameterCount: Int) throws {
         try StrategyError.checkRestorable(state, names: [Self.controlName], count: parameterCount, strategy: name)

@@ -1,3 +1,13 @@
+/// SCAFFOLD's client side: each client's rule starts from the broadcast server control c and the
+/// client's kept control c_i (both zero when absent).
+public struct ScaffoldClientAlgorithm: ClientAlgorithm {
+    public init() {}
+    public func makeRule(broadcast: [String: [Float]], state: [String: [Float]]) -> any ClientRule {
+        ScaffoldClientRule(
+            serverControl: broadcast[Scaffold.controlName] ?? [], clientControl: state[Scaffold.controlName] ?? [])
+    }
+}
+
 /// SCAFFOLD's client rule (Karimireddy et al. 2020, Algorithm 1 with option II):
 ///
 ///     g ← g + c − c_i                                  every step

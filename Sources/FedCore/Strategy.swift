@@ -1,5 +1,5 @@
-/// A federated-learning algorithm: the server's aggregation and, through ``makeClientRule(broadcast:state:)``,
-/// what its clients do differently from plain local SGD.
+/// A federated-learning algorithm: the server's aggregation and, through ``clientAlgorithm``, what
+/// its clients do differently from plain local SGD.
 ///
 /// A strategy owns its server state (momentum, moment estimates, control variate) and updates the
 /// flat global parameters in place. Updates are aggregated in the order given (callers sort them
@@ -9,9 +9,9 @@
 /// carry it without knowing what it is:
 /// - ``broadcast(parameterCount:)``: vectors sent to every selected client with the model
 ///   (SCAFFOLD's server control "control").
-/// - ``makeClientRule(broadcast:state:)``: the client's rule, from those vectors and the per-client
-///   state the client kept from its last round; the rule's ``ClientRuleOutput`` names the vectors it
-///   uploads (SCAFFOLD's "control_delta", in ``ClientUpdate/vectors``) and its new per-client state.
+/// - ``clientAlgorithm``: builds each client's rule from those vectors and the per-client state the
+///   client kept from its last round; the rule's ``ClientRuleOutput`` names the vectors it uploads
+///   (SCAFFOLD's "control_delta", in ``ClientUpdate/vectors``) and its new per-client state.
 /// - ``state`` and ``restore(state:)``: the server state, for checkpoints.
 ///
 /// Every update is validated before anything is written: if `aggregate` throws a ``StrategyError``,
@@ -46,16 +46,34 @@ public protocol Strategy: AnyObject {
     /// The vectors every selected client receives with the model this round, by name; empty for most strategies.
     func broadcast(parameterCount: Int) -> [String: [Float]]
 
-    /// The client side of the algorithm for one client and round, from the vectors of ``broadcast(parameterCount:)``
-    /// and the state the client kept (empty on its first round). Called on client threads: it must
-    /// not change the strategy.
-    func makeClientRule(broadcast: [String: [Float]], state: [String: [Float]]) -> any ClientRule
+    /// The vectors every update must upload, by name, with their lengths; the server rejects an
+    /// update that lacks one, uploads another, or has another length. Empty for most strategies.
+    func uploads(parameterCount: Int) -> [String: Int]
+
+    /// The client side of the algorithm: a value holding only the strategy's parameters, which
+    /// client threads and networked clients hold to build their rules.
+    var clientAlgorithm: any ClientAlgorithm { get }
 }
 
 extension Strategy {
     public func broadcast(parameterCount: Int) -> [String: [Float]] { [:] }
 
-    public func makeClientRule(broadcast: [String: [Float]], state: [String: [Float]]) -> any ClientRule {
+    public func uploads(parameterCount: Int) -> [String: Int] { [:] }
+
+    public var clientAlgorithm: any ClientAlgorithm { PlainClientAlgorithm() }
+}
+
+/// The client side of a strategy: builds a client's ``ClientRule`` for one round.
+public protocol ClientAlgorithm: Sendable {
+    /// The rule for one client and round, from the vectors of ``Strategy/broadcast(parameterCount:)``
+    /// and the state the client kept (empty on its first round).
+    func makeRule(broadcast: [String: [Float]], state: [String: [Float]]) -> any ClientRule
+}
+
+/// Plain local SGD (FedAvg, FedAvgM, FedNova, FedOpt).
+public struct PlainClientAlgorithm: ClientAlgorithm {
+    public init() {}
+    public func makeRule(broadcast: [String: [Float]], state: [String: [Float]]) -> any ClientRule {
         PlainClientRule()
     }
 }

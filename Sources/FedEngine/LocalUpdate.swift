@@ -16,7 +16,7 @@ import FedTensor
 /// ```swift
 /// let local = try LocalUpdate(model: config.model, seed: config.seed, training: config.local)
 /// let reply = try local.run(client: 3, round: 1, data: myData, start: received, seed: config.seed,
-///                           rule: strategy.makeClientRule(broadcast: vectors, state: kept))
+///                           rule: strategy.clientAlgorithm.makeRule(broadcast: vectors, state: kept))
 /// ```
 public final class LocalUpdate: @unchecked Sendable {
     public let model: Model

@@ -149,6 +149,7 @@ public final class RoundEngine {
         // The receive path, for every reply that arrived (EF21 estimates advance with what the
         // clients sent); only the kept ones can be aggregated. A rejected update is dropped, never
         // aggregated; its bytes still crossed the link.
+        let expectedUploads = strategy.uploads(parameterCount: count)
         var slots: [[Float]] = []
         var accepted: [Int] = []
         var coverage: [[UInt32]?] = []
@@ -157,7 +158,8 @@ public final class RoundEngine {
             var slot = deltaPool.popLast() ?? [Float](repeating: 0, count: count)
             let result = Result {
                 try slot.withUnsafeMutableBufferPointer {
-                    try receiver.receive(replies[i], plan: planOf[replies[i].client]!, into: $0)
+                    try receiver.receive(
+                        replies[i], plan: planOf[replies[i].client]!, uploads: expectedUploads, into: $0)
                 }
             }
             if keptSet.contains(i), case .success(let covered) = result {

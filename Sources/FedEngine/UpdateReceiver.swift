@@ -5,7 +5,8 @@ import FedTensor
 /// into the dense update the strategy aggregates.
 ///
 /// Checks: the payload decodes (dense format, or the codec of the client's uplink plan) to one
-/// value per parameter, every value finite, the uploaded vectors of the right length and finite,
+/// value per parameter, every value finite, the uploaded vectors exactly those the strategy
+/// expects, each of its length and finite,
 /// and, when set, the update's L2 norm within `maximumNorm`. Under EF21 the decoding is the
 /// difference from the server's estimate of this client, which is advanced (g ← g + D(c)) and is
 /// the update.
@@ -29,7 +30,8 @@ struct UpdateReceiver {
     /// - Returns: the coordinates a sparse payload contained when coverage is reported (nil: all).
     /// - Throws: why the update cannot be accepted.
     mutating func receive(
-        _ reply: ClientReply, plan: UplinkPlan?, into received: UnsafeMutableBufferPointer<Float>
+        _ reply: ClientReply, plan: UplinkPlan?, uploads expected: [String: Int],
+        into received: UnsafeMutableBufferPointer<Float>
     ) throws -> [UInt32]? {
         precondition(received.count == parameterCount, "one received value per parameter")
         if let failure = reply.failure { throw PayloadError(failure) }
@@ -64,10 +66,14 @@ struct UpdateReceiver {
         } else {
             try IdentityCodec.decode(reply.payload, into: received)
         }
+        guard Set(reply.upload.keys) == Set(expected.keys) else {
+            throw PayloadError(
+                "the update uploads \(reply.upload.keys.sorted()); the strategy expects \(expected.keys.sorted())")
+        }
         for name in reply.upload.keys.sorted() {
             let v = reply.upload[name]!
-            guard v.count == parameterCount else {
-                throw PayloadError("uploaded \(name) has \(v.count) elements, the model has \(parameterCount)")
+            guard v.count == expected[name]! else {
+                throw PayloadError("uploaded \(name) has \(v.count) elements, expected \(expected[name]!)")
             }
             guard v.withUnsafeBufferPointer({ VectorKernels.allFinite($0) }) else {
                 throw PayloadError("uploaded \(name) contains NaN or infinite values")

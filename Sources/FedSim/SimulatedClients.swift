@@ -20,16 +20,16 @@ public final class SimulatedClients: ClientPool {
     public let devices: [ClientDevice]
     let train: LabeledDataset
     let workers: [LocalUpdate]
-    /// The strategy whose client rules the clients run.
-    let strategy: any Strategy
+    /// The client side of the strategy, whose rules the clients run.
+    let algorithm: any ClientAlgorithm
     /// Error-feedback memory of the clients that have sent a compressed update.
     private(set) var memories: [Int: ErrorFeedbackState] = [:]
 
     /// The pool for `config`'s clients over `train`, with `strategy`'s client rules.
-    public init(config: ExperimentConfig, train: LabeledDataset, strategy: any Strategy) throws {
+    public init(config: ExperimentConfig, train: LabeledDataset, algorithm: any ClientAlgorithm) throws {
         self.config = config
         self.train = train
-        self.strategy = strategy
+        self.algorithm = algorithm
         partition = try Partitioner.split(
             labels: train.labels, classes: train.classCount, clients: config.partition.clients,
             scheme: config.partition.partitionScheme, seed: config.seed)
@@ -65,8 +65,9 @@ public final class SimulatedClients: ClientPool {
         let box = ResultBox(count: tasks.count)
         let next = Atomic<Int>(0)
         let (config, train, workers, indices) = (self.config, self.train, self.workers, self.partition.clientIndices)
-        let memories = tasks.map { self.memories[$0.client] }
-        nonisolated(unsafe) let shared = (self.strategy, memories)
+        let algorithm = self.algorithm
+        // Each memory is used by the one worker that trains its client.
+        nonisolated(unsafe) let memories = tasks.map { self.memories[$0.client] }
         request.model.withUnsafeBufferPointer { start in
             nonisolated(unsafe) let start = start
             DispatchQueue.concurrentPerform(iterations: min(workers.count, max(tasks.count, 1))) { w in
@@ -76,13 +77,13 @@ public final class SimulatedClients: ClientPool {
                     let i = queue[position]
                     let task = tasks[i]
                     box.set(i) {
-                        let rule = shared.0.makeClientRule(broadcast: request.vectors, state: task.state)
+                        let rule = algorithm.makeRule(broadcast: request.vectors, state: task.state)
                         // One thread per client: its result must not depend on any thread setting.
                         return try ComputeThreads.withThreads(1) {
                             try workers[w].run(
                                 client: task.client, round: request.round, indices: indices[task.client],
                                 data: train, start: start, seed: config.seed, rule: rule, uplink: task.uplink,
-                                memory: shared.1[i])
+                                memory: memories[i])
                         }
                     }
                 }

@@ -34,7 +34,7 @@ public final class Simulation {
             config.evaluation.samples.map { data.test.subset(indices: Array(0..<min($0, data.test.count))) }
             ?? data.test
         engine = try RoundEngine(config: config, model: try ModelZoo.make(config.model, seed: config.seed))
-        clients = try SimulatedClients(config: config, train: data.train, strategy: engine.strategy)
+        clients = try SimulatedClients(config: config, train: data.train, algorithm: engine.strategy.clientAlgorithm)
     }
 
     /// The rounds run so far (restored ones included), and their `metrics.jsonl` / `metrics.csv` lines.

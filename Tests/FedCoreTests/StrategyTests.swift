@@ -59,7 +59,7 @@ private let start: [Float] = [1, 2, -1]
         try aggregate(FedAvg(), &viaAvg, [clientA, clientB, clientC])
         #expect(viaProx == viaAvg)
         #expect(prox.name == "fedprox")
-        let rule = try #require(prox.makeClientRule(broadcast: [:], state: [:]) as? ProximalClientRule)
+        let rule = try #require(prox.clientAlgorithm.makeRule(broadcast: [:], state: [:]) as? ProximalClientRule)
         #expect(rule.mu == Float(0.1))
     }
 
@@ -420,12 +420,12 @@ private let start: [Float] = [1, 2, -1]
         // c = (Δc_A + Δc_B) / N = ([1, −2, 0] + [3, 2, −4]) / 4
         #expect(scaffold.broadcast(parameterCount: 3) == ["control": [1, 0, -1]])
         let rule = try #require(
-            scaffold.makeClientRule(broadcast: ["control": [1, 0, -1]], state: ["control": [0.5, 0.5, 0.5]])
+            scaffold.clientAlgorithm.makeRule(broadcast: ["control": [1, 0, -1]], state: ["control": [0.5, 0.5, 0.5]])
                 as? ScaffoldClientRule)
         #expect(rule.serverControl == [1, 0, -1])
         #expect(rule.clientControl == [0.5, 0.5, 0.5])
         #expect(FedAvg().broadcast(parameterCount: 3).isEmpty)
-        #expect(FedAvg().makeClientRule(broadcast: [:], state: [:]) is PlainClientRule)
+        #expect(FedAvg().clientAlgorithm.makeRule(broadcast: [:], state: [:]) is PlainClientRule)
     }
 
     // MARK: - Factory

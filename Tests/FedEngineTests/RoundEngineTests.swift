@@ -215,6 +215,10 @@ final class ScriptedPool: ClientPool {
               uplink: {codec: topk, ratio: 0.5, error_feedback: ef21, per_tensor: false}
               downlink: {codec: fp16, error_feedback: residual}
             """,
+            """
+            compression:
+              uplink: {codec: powersgd, rank: 1, error_feedback: dgc, min_tensor_elements: 3}
+            """,
         ] {
             let config = try Self.config(extra)
             let pool = ScriptedPool(deltas: { c, r in (0..<6).map { Float(($0 + 1) * (c + 2) * r % 7) / 50 - 0.05 } })

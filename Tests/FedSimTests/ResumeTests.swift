@@ -199,3 +199,17 @@ import Testing
         #expect(none.status != 0 && none.output.contains("no checkpoint"), "\(none.output)")
     }
 }
+
+/// The command line spells choices as the experiment files do, and lists them when one is wrong.
+@Suite struct CommandLineSpellingTests {
+    @Test func partitionSchemesAreSpelledAsInExperimentFiles() throws {
+        let ok = try ResumeTests.fedswift(["partition", "--scheme", "quantity", "--clients", "5", "--json"])
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.output.contains("\"scheme\": \"quantity\""))
+        let wrong = try ResumeTests.fedswift(["partition", "--scheme", "quantity-skew", "--clients", "5"])
+        #expect(wrong.status != 0)
+        #expect(wrong.output.contains("iid") && wrong.output.contains("quantity"), "\(wrong.output)")
+        let optimizer = try ResumeTests.fedswift(["train", "--optimizer", "rmsprop", "--epochs", "1"])
+        #expect(optimizer.status != 0 && optimizer.output.contains("adamw"), "\(optimizer.output)")
+    }
+}
