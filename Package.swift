@@ -43,6 +43,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -71,6 +74,19 @@ let package = Package(
                 "FedTensor", "FedNN", "FedData", "FedCore", "FedCompress", "CZlib",
                 .product(name: "Yams", package: "Yams"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The networked runtime: the wire contract (generated from Protos/), the coordinator's
+        // client pool and service, and the client's session. The only module that depends on gRPC.
+        .target(
+            name: "FedNet",
+            dependencies: [
+                "FedTensor", "FedNN", "FedData", "FedCore", "FedCompress", "FedEngine",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["Generated/README.md"],
             swiftSettings: swiftSettings
         ),
         // The simulator: virtual clients on a virtual clock behind the engine.
@@ -111,6 +127,15 @@ let package = Package(
         .testTarget(
             name: "FedEngineTests",
             dependencies: ["FedEngine", "FedCore", "FedCompress", "FedNN", "FedTensor", "FedTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FedNetTests",
+            dependencies: [
+                "FedNet", "FedSim", "FedEngine", "FedCore", "FedCompress", "FedData", "FedNN", "FedTensor",
+                "FedTestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FedCoreTests", dependencies: ["FedCore", "FedNN", "FedData", "FedTensor"],

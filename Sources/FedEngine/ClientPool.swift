@@ -17,6 +17,14 @@ public protocol ClientPool: AnyObject {
     /// Runs the local update of every task of `request` and returns the replies of the clients
     /// that answered (in any order; at most one per task). A client that vanished has no reply.
     func train(_ request: RoundRequest) throws -> [ClientReply]
+
+    /// Tells the pool which replies of `round` the server accepted (so that clients keep their new
+    /// rule state only then). The default does nothing.
+    func finished(round: Int, accepted: [Int])
+}
+
+extension ClientPool {
+    public func finished(round: Int, accepted: [Int]) {}
 }
 
 /// What the engine sends to the clients of one round.
@@ -49,11 +57,15 @@ public struct UplinkPlan: Sendable {
     public var codec: any Codec
     public var feedback: ErrorFeedback
     public var context: CodecContext
+    /// The keep ratio the ratio policy chose (nil: the codec's own), for clients that build the
+    /// codec themselves from the experiment's `compression.uplink`.
+    public var ratio: Double?
 
-    public init(codec: any Codec, feedback: ErrorFeedback, context: CodecContext) {
+    public init(codec: any Codec, feedback: ErrorFeedback, context: CodecContext, ratio: Double? = nil) {
         self.codec = codec
         self.feedback = feedback
         self.context = context
+        self.ratio = ratio
     }
 }
 

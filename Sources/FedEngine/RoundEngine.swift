@@ -94,7 +94,8 @@ public final class RoundEngine {
             return UplinkPlan(
                 codec: codec, feedback: channel.feedback,
                 context: CodecContext(
-                    seed: config.seed, stream: "client/\(c)/round/\(round)/uplink", key: "client/\(c)/uplink"))
+                    seed: config.seed, stream: "client/\(c)/round/\(round)/uplink", key: "client/\(c)/uplink"),
+                ratio: ratio)
         }
     }
 
@@ -207,6 +208,7 @@ public final class RoundEngine {
             deltaPool += slots
         }
         for i in accepted where !replies[i].state.isEmpty { clientStates[replies[i].client] = replies[i].state }
+        pool.finished(round: round, accepted: accepted.map { replies[$0].client })
         guard updates.count >= config.minCompleted else {
             row.skipped =
                 "only \(updates.count) of \(selected.count) clients completed; min_completed is \(config.minCompleted)"

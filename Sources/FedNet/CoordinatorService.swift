@@ -1,0 +1,103 @@
+import FedEngine
+import Foundation
+import GRPCCore
+
+/// The coordinator's side of the `Session` stream: checks the Join, registers the session with
+/// ``NetworkClients``, writes what the pool queues for the client, and hands the client's chunks
+/// to the pool.
+public struct CoordinatorService: Fedswift_V1_Coordinator.SimpleServiceProtocol {
+    public let clients: NetworkClients
+    /// Accepted tokens by client index (nil: any client index is accepted without a token).
+    public let tokens: [Int: String]?
+    let fingerprint: String
+
+    public init(clients: NetworkClients, tokens: [Int: String]? = nil) {
+        self.clients = clients
+        self.tokens = tokens
+        fingerprint = clients.config.fingerprint
+    }
+
+    public func session(
+        request: RPCAsyncSequence<Fedswift_V1_ClientMessage, any Error>,
+        response: RPCWriter<Fedswift_V1_CoordinatorMessage>,
+        context: ServerContext
+    ) async throws {
+        let (outbound, continuation) = AsyncStream.makeStream(of: Fedswift_V1_CoordinatorMessage.self)
+        // Reading and writing run side by side; when either ends (the client closed its stream,
+        // or the coordinator ended the session), so does the session.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.read(request, continuation) }
+            group.addTask {
+                for await message in outbound { try await response.write(message) }
+            }
+            defer {
+                continuation.finish()
+                group.cancelAll()
+            }
+            try await group.next()
+        }
+    }
+
+    /// Checks the Join, registers the session, and hands every later message to the pool.
+    private func read(
+        _ request: RPCAsyncSequence<Fedswift_V1_ClientMessage, any Error>,
+        _ continuation: AsyncStream<Fedswift_V1_CoordinatorMessage>.Continuation
+    ) async throws {
+        var messages = request.makeAsyncIterator()
+        guard let first = try await messages.next(), case .join(let join)? = first.kind else {
+            throw RPCError(code: .invalidArgument, message: "a session must start with a Join")
+        }
+        let client = try check(join)
+        var welcome = Fedswift_V1_Welcome()
+        welcome.clientIndex = UInt32(client)
+        welcome.heartbeatSeconds = 30
+        welcome.maxChunkBytes = UInt64(clients.maximumChunkBytes)
+        var hello = Fedswift_V1_CoordinatorMessage()
+        hello.welcome = welcome
+        continuation.yield(hello)
+        let id = clients.register(client: client, outbound: continuation)
+        defer { clients.unregister(client: client, id: id) }
+        do {
+            while let message = try await messages.next() {
+                switch message.kind {
+                case .update(let chunk): try clients.receive(chunk, from: client)
+                case .heartbeat, nil: break
+                case .join: throw RPCError(code: .invalidArgument, message: "a session joins once")
+                }
+            }
+        } catch let error as WireError {
+            throw RPCError(code: .invalidArgument, message: error.message)
+        }
+    }
+
+    /// The client index of a valid Join.
+    func check(_ join: Fedswift_V1_Join) throws -> Int {
+        guard join.protocolVersion == Wire.protocolVersion else {
+            throw RPCError(
+                code: .failedPrecondition,
+                message: "protocol version \(join.protocolVersion); this coordinator speaks \(Wire.protocolVersion)")
+        }
+        let client = Int(join.clientIndex)
+        guard client < clients.config.partition.clients else {
+            throw RPCError(
+                code: .invalidArgument,
+                message: "client index \(client) is outside 0..<\(clients.config.partition.clients)")
+        }
+        if let tokens {
+            guard let expected = tokens[client], expected == join.token else {
+                throw RPCError(code: .unauthenticated, message: "unknown client or wrong token")
+            }
+        }
+        guard join.capabilities.experimentFingerprint == fingerprint else {
+            throw RPCError(code: .failedPrecondition, message: "the client runs another experiment or other settings")
+        }
+        guard join.capabilities.parameterCount == UInt64(clients.parameterCount) else {
+            throw RPCError(
+                code: .failedPrecondition,
+                message:
+                    "the client's model has \(join.capabilities.parameterCount) parameters, the run's \(clients.parameterCount)"
+            )
+        }
+        return client
+    }
+}

@@ -1,0 +1,225 @@
+import FedCompress
+import FedCore
+import FedEngine
+import Foundation
+
+/// The coordinator's client pool: the clients connected over the network, each a session of the
+/// `Coordinator.Session` stream (see ``CoordinatorService``). The round engine asks it for a
+/// round's replies; it sends each selected client its task and the model, waits for the updates
+/// (until every client answered, vanished, or the round's deadline passed), and reports each
+/// reply with its real finish time.
+///
+/// Sessions register and deliver chunks from gRPC's tasks; the engine calls ``train(_:)`` from its
+/// own thread, which blocks until the round's replies are in. All state is behind one lock.
+public final class NetworkClients: ClientPool, @unchecked Sendable {
+    public let config: ExperimentConfig
+    /// Largest chunk either side sends or accepts.
+    public let maximumChunkBytes: Int
+    /// Longest a round waits for replies when the experiment sets no deadline.
+    public let roundTimeout: Double
+    let parameterCount: Int
+
+    struct Session {
+        let id: UInt64
+        let outbound: AsyncStream<Fedswift_V1_CoordinatorMessage>.Continuation
+        var upload: (round: Int, attempt: Int, assembler: ChunkAssembler)?
+    }
+
+    private struct State {
+        var sessions: [Int: Session] = [:]
+        var nextSession: UInt64 = 0
+        /// The round in progress and its start; replies of other rounds are ignored.
+        var round = 0
+        var started = ContinuousClock.now
+        var waiting: Set<Int> = []
+        var replies: [Int: ClientReply] = [:]
+    }
+
+    private let lock = NSCondition()
+    private var state = State()
+
+    public init(
+        config: ExperimentConfig, parameterCount: Int, maximumChunkBytes: Int = 1 << 20, roundTimeout: Double = 600
+    ) {
+        self.config = config
+        self.parameterCount = parameterCount
+        self.maximumChunkBytes = maximumChunkBytes
+        self.roundTimeout = roundTimeout
+    }
+
+    private func locked<R>(_ body: (inout State) throws -> R) rethrows -> R {
+        lock.lock()
+        defer {
+            lock.broadcast()
+            lock.unlock()
+        }
+        return try body(&state)
+    }
+
+    /// The indices of the connected clients, sorted.
+    public var connected: [Int] { locked { $0.sessions.keys.sorted() } }
+
+    /// Blocks until at least `count` clients are connected or `timeout` seconds pass; returns how many are.
+    public func waitForClients(_ count: Int, timeout: Double) -> Int {
+        let deadline = Date().addingTimeInterval(timeout)
+        lock.lock()
+        defer { lock.unlock() }
+        while state.sessions.count < count && lock.wait(until: deadline) {}
+        return state.sessions.count
+    }
+
+    // MARK: - Sessions (called from gRPC's tasks)
+
+    /// Registers `client`'s session, replacing (and ending) an earlier one of the same client.
+    func register(client: Int, outbound: AsyncStream<Fedswift_V1_CoordinatorMessage>.Continuation) -> UInt64 {
+        locked { s in
+            s.nextSession += 1
+            s.sessions[client]?.outbound.finish()
+            s.sessions[client] = Session(id: s.nextSession, outbound: outbound, upload: nil)
+            return s.nextSession
+        }
+    }
+
+    /// Ends every session (their streams close; clients see the end of the run).
+    public func closeAll() {
+        locked { s in
+            for session in s.sessions.values { session.outbound.finish() }
+        }
+    }
+
+    /// Removes `client`'s session `id` (a later session of the same client stays).
+    func unregister(client: Int, id: UInt64) {
+        locked { s in
+            guard s.sessions[client]?.id == id else { return }
+            s.sessions[client] = nil
+            s.waiting.remove(client)
+        }
+    }
+
+    /// Adds one chunk of `client`'s upload; a complete upload becomes the client's reply.
+    /// - Throws: ``WireError`` for a chunk that breaks the contract (the session is then ended).
+    func receive(_ chunk: Fedswift_V1_UpdateChunk, from client: Int) throws {
+        try locked { s in
+            guard var session = s.sessions[client] else { return }
+            let round = Int(chunk.round)
+            let attempt = Int(chunk.attempt)
+            guard round == s.round, s.waiting.contains(client) else { return }  // late, repeated or unasked: ignored
+            if session.upload == nil || session.upload!.round != round || session.upload!.attempt != attempt {
+                let bound = IdentityCodec.size(count: parameterCount) + 1024
+                session.upload = (
+                    round, attempt, try ChunkAssembler(total: Int(clamping: chunk.totalBytes), maximum: bound)
+                )
+            }
+            guard chunk.data.count <= maximumChunkBytes else {
+                throw WireError("chunk of \(chunk.data.count) bytes is above the limit of \(maximumChunkBytes)")
+            }
+            guard Int(clamping: chunk.totalBytes) == session.upload!.assembler.total else {
+                throw WireError("chunks of one upload announce different sizes")
+            }
+            try session.upload!.assembler.add(offset: Int(clamping: chunk.offset), data: chunk.data, last: chunk.last)
+            if session.upload!.assembler.complete {
+                let payload = session.upload!.assembler.bytes
+                session.upload = nil
+                let summary = chunk.summary
+                let upload = try Wire.floats(summary.upload)
+                let bytes = payload.count + upload.values.reduce(0) { $0 + IdentityCodec.size(count: $1.count) }
+                s.replies[client] = ClientReply(
+                    client: client, payload: payload, upload: upload, uploadBytes: bytes,
+                    sampleCount: Int(clamping: summary.sampleCount),
+                    samplesProcessed: Int(clamping: summary.samplesProcessed), steps: Int(clamping: summary.steps),
+                    trainLoss: summary.trainLoss, finishTime: (ContinuousClock.now - s.started).seconds,
+                    computeSeconds: summary.computeSeconds, failure: summary.failure.isEmpty ? nil : summary.failure)
+                s.waiting.remove(client)
+            }
+            s.sessions[client] = session
+        }
+    }
+
+    // MARK: - ClientPool (called from the engine's thread)
+
+    public func available(_ selected: [Int], round: Int) -> [Int] {
+        locked { s in selected.filter { s.sessions[$0] != nil } }
+    }
+
+    /// No link is measured yet: every client gets the experiment's median uplink.
+    public func link(of client: Int) -> ClientLink {
+        ClientLink(bandwidth: 10_000_000, latency: 0)
+    }
+
+    public func train(_ request: RoundRequest) throws -> [ClientReply] {
+        var model: [UInt8] = []
+        request.model.withUnsafeBufferPointer { IdentityCodec.encode($0, into: &model) }
+        let chunks = Wire.chunks(model, size: maximumChunkBytes)
+        let limit = config.deadlineSeconds ?? roundTimeout
+        let vectors = Wire.vectors(request.vectors)
+        locked { s in
+            s.round = request.round
+            s.started = .now
+            s.replies = [:]
+            s.waiting = []
+            for task in request.tasks {
+                guard let session = s.sessions[task.client] else { continue }
+                var t = Fedswift_V1_RoundTask()
+                t.round = UInt32(request.round)
+                t.attempt = 1
+                t.modelBytes = UInt64(model.count)
+                t.vectors = vectors
+                t.deadlineSeconds = config.deadlineSeconds ?? 0
+                if let plan = task.uplink { t.uplink = uplinkSpec(plan) }
+                var message = Fedswift_V1_CoordinatorMessage()
+                message.task = t
+                session.outbound.yield(message)
+                for chunk in chunks {
+                    var c = Fedswift_V1_ModelChunk()
+                    c.round = UInt32(request.round)
+                    c.offset = UInt64(chunk.offset)
+                    c.data = chunk.data
+                    c.last = chunk.last
+                    var m = Fedswift_V1_CoordinatorMessage()
+                    m.model = c
+                    session.outbound.yield(m)
+                }
+                s.waiting.insert(task.client)
+            }
+        }
+        let deadline = Date().addingTimeInterval(limit)
+        lock.lock()
+        while !state.waiting.isEmpty && lock.wait(until: deadline) {}
+        let replies = Array(state.replies.values)
+        state.waiting = []
+        lock.unlock()
+        return replies
+    }
+
+    public func finished(round: Int, accepted: [Int]) {
+        let kept = Set(accepted)
+        locked { s in
+            for (client, session) in s.sessions where s.replies[client] != nil {
+                var r = Fedswift_V1_RoundResult()
+                r.round = UInt32(round)
+                r.attempt = 1
+                r.accepted = kept.contains(client)
+                var m = Fedswift_V1_CoordinatorMessage()
+                m.result = r
+                session.outbound.yield(m)
+            }
+        }
+    }
+
+    /// The wire form of an uplink plan: the experiment's uplink channel with the plan's ratio and stream.
+    func uplinkSpec(_ plan: UplinkPlan) -> Fedswift_V1_UplinkSpec {
+        var spec = Fedswift_V1_UplinkSpec()
+        guard let channel = config.compression.uplink else { return spec }
+        spec.codec = channel.codec
+        spec.parameters = channel.parameters
+        if let ratio = plan.ratio { spec.parameters["ratio"] = ratio }
+        spec.errorFeedback = channel.errorFeedback.rawValue
+        spec.momentum = channel.momentum
+        spec.perTensor = channel.perTensor
+        spec.minTensorElements = UInt64(channel.minTensorElements)
+        spec.seed = plan.context.seed
+        spec.stream = plan.context.stream
+        spec.key = plan.context.key ?? ""
+        return spec
+    }
+}
