@@ -23,7 +23,9 @@ public final class Coordinator: @unchecked Sendable {
         }
         engine = try RoundEngine(config: config, model: try ModelZoo.make(config.model, seed: config.seed))
         clients = NetworkClients(config: config, parameterCount: engine.model.parameterCount)
-        service = CoordinatorService(clients: clients, tokens: tokens)
+        service = CoordinatorService(
+            clients: clients, tokens: tokens,
+            runID: "\(config.name)-\(String(UInt64.random(in: .min ... .max), radix: 16))")
     }
 
     /// Waits up to `timeout` seconds for `minimumClients` to connect, then runs every round; the

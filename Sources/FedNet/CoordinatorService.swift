@@ -9,11 +9,14 @@ public struct CoordinatorService: Fedswift_V1_Coordinator.SimpleServiceProtocol 
     public let clients: NetworkClients
     /// Accepted tokens by client index (nil: any client index is accepted without a token).
     public let tokens: [Int: String]?
+    /// Names the run in every Welcome.
+    public let runID: String
     let fingerprint: String
 
-    public init(clients: NetworkClients, tokens: [Int: String]? = nil) {
+    public init(clients: NetworkClients, tokens: [Int: String]? = nil, runID: String) {
         self.clients = clients
         self.tokens = tokens
+        self.runID = runID
         fingerprint = clients.config.fingerprint
     }
 
@@ -49,6 +52,7 @@ public struct CoordinatorService: Fedswift_V1_Coordinator.SimpleServiceProtocol 
         }
         let client = try check(join)
         var welcome = Fedswift_V1_Welcome()
+        welcome.runID = runID
         welcome.clientIndex = UInt32(client)
         welcome.heartbeatSeconds = 30
         welcome.maxChunkBytes = UInt64(clients.maximumChunkBytes)
