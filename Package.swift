@@ -45,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
@@ -84,6 +85,7 @@ let package = Package(
                 "FedTensor", "FedNN", "FedData", "FedCore", "FedCompress", "FedEngine",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["Generated/README.md"],
@@ -98,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "fedswift",
             dependencies: [
-                "FedTensor", "FedNN", "FedData", "FedCore", "FedEngine", "FedSim", "FedCompress",
+                "FedTensor", "FedNN", "FedData", "FedCore", "FedEngine", "FedSim", "FedCompress", "FedNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

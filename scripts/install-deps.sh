@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what FedSwift needs from Debian, idempotently: OpenBLAS, oneDNN (x86-64 only; elsewhere
-# the engine runs on OpenBLAS), pkg-config, zlib and the Fashion-MNIST dataset. Runs
+# the engine runs on OpenBLAS), pkg-config, zlib, the Fashion-MNIST dataset and openssl (the TLS
+# tests make their certificates with it). Runs
 # `apt-get update` only when a package cannot be found otherwise.
 set -euo pipefail
-pkgs=(libopenblas-dev pkg-config zlib1g-dev dataset-fashion-mnist)
+pkgs=(libopenblas-dev pkg-config zlib1g-dev dataset-fashion-mnist openssl)
 [ "$(uname -m)" = x86_64 ] && pkgs+=(libdnnl-dev)
 need=()
 for pkg in "${pkgs[@]}"; do

@@ -15,6 +15,13 @@ public final class Coordinator: @unchecked Sendable {
     public let clients: NetworkClients
     public let service: CoordinatorService
     let test: LabeledDataset?
+    /// Rows of the rounds run so far (restored ones included), and their metrics lines.
+    public private(set) var rows: [RoundMetrics] = []
+    public private(set) var jsonLines: [String] = []
+    public private(set) var csvLines: [String] = []
+    /// Where a checkpoint is written after every round (nil: none).
+    public var checkpointPath: String?
+    private var elapsed = 0.0
 
     public init(config: ExperimentConfig, test: LabeledDataset? = nil, tokens: [Int: String]? = nil) throws {
         self.config = config
@@ -51,12 +58,12 @@ public final class Coordinator: @unchecked Sendable {
         }
         let clock = ContinuousClock()
         let start = clock.now
-        var rows: [RoundMetrics] = []
-        var elapsed = 0.0
+        let before = rows.last?.wallTime ?? 0
         while engine.round < config.rounds {
             let round = engine.round + 1
             var row = try engine.runRound(round, pool: clients)
-            elapsed += row.virtualTime
+            let elapsed = self.elapsed + row.virtualTime
+            self.elapsed = elapsed
             row.virtualTime = elapsed
             let isLast = round == config.rounds
             if let test, row.skipped == nil && (round % config.evaluation.every == 0 || isLast) {
@@ -67,10 +74,46 @@ public final class Coordinator: @unchecked Sendable {
                 row.testLoss = stats.loss
                 row.evalWallTime = stats.seconds
             }
-            row.wallTime = (clock.now - start).seconds
+            row.wallTime = before + (clock.now - start).seconds
             rows.append(row)
+            jsonLines.append(row.jsonLine)
+            csvLines.append(row.csvLine)
             onRound(row)
+            FaultInjection.point("round-end")
+            if let checkpointPath { try saveCheckpoint().write(to: checkpointPath) }
         }
         return rows
+    }
+
+    /// The coordinator's side of the run (the clients keep their own memory): the engine, the
+    /// clock and the metrics so far, and the experiment's fingerprint.
+    public func saveCheckpoint() -> Checkpoint {
+        var checkpoint = Checkpoint()
+        checkpoint.values["experiment"] = config.fingerprint
+        checkpoint.values["coordinator/elapsed"] = "\(elapsed)"
+        checkpoint.values["simulation/rounds_planned"] = "\(config.rounds)"
+        checkpoint.values["metrics.jsonl"] = jsonLines.joined(separator: "\n")
+        checkpoint.values["metrics.csv"] = csvLines.joined(separator: "\n")
+        engine.save(into: &checkpoint)
+        return checkpoint
+    }
+
+    /// Continues the run `checkpoint` was saved from (a new coordinator of the same experiment).
+    public func restore(from checkpoint: Checkpoint) throws {
+        guard try checkpoint.value("experiment") == config.fingerprint else {
+            throw CheckpointError("the checkpoint is from another experiment or other settings")
+        }
+        guard let elapsed = Double(try checkpoint.value("coordinator/elapsed")) else {
+            throw CheckpointError("the checkpoint's clock is not a number")
+        }
+        let json = try checkpoint.value("metrics.jsonl").split(separator: "\n").map(String.init)
+        let csv = try checkpoint.value("metrics.csv").split(separator: "\n").map(String.init)
+        try engine.restore(from: checkpoint)
+        guard json.count == engine.round, csv.count == engine.round else {
+            throw CheckpointError("the checkpoint holds \(json.count) metrics rows for \(engine.round) rounds")
+        }
+        self.elapsed = elapsed
+        jsonLines = json
+        csvLines = csv
     }
 }

@@ -26,6 +26,15 @@ public final class FederatedClient: @unchecked Sendable {
     private var pending: (round: Int, state: [String: [Float]])?
     /// Codecs by their spec (without the per-round stream), so stateful codecs keep their memory.
     private var codecs: [String: any Codec] = [:]
+    /// The memory as it was before the last round trained, to train that round again from it when
+    /// a restarted coordinator repeats the round.
+    private var snapshot:
+        (
+            round: Int, memory: ErrorFeedbackState, warmStarts: [String: [String: [Float]]],
+            state: [String: [Float]]
+        )?
+    /// Whether the current session was welcomed (a later failure is then a lost connection).
+    var joined = false
 
     /// Client `index` of `config`, training on its partition of `train` (the same split the
     /// simulator makes from the experiment's seed).
@@ -71,7 +80,9 @@ public final class FederatedClient: @unchecked Sendable {
                 var model: ChunkAssembler?
                 for try await message in response.messages {
                     switch message.kind {
-                    case .welcome(let w): chunkLimit = max(1, Int(clamping: w.maxChunkBytes))
+                    case .welcome(let w):
+                        chunkLimit = max(1, Int(clamping: w.maxChunkBytes))
+                        self.joined = true
                     case .task(let t):
                         task = t
                         model = try ChunkAssembler(total: Int(clamping: t.modelBytes), maximum: 1 << 34)
@@ -98,6 +109,20 @@ public final class FederatedClient: @unchecked Sendable {
     {
         var start = [Float](repeating: 0, count: local.model.parameterCount)
         try start.withUnsafeMutableBufferPointer { try IdentityCodec.decode(bytes, into: $0) }
+        let round = Int(task.round)
+        if let snapshot, snapshot.round >= round {
+            // A coordinator that restarted from an earlier checkpoint repeats a round this client
+            // already trained: start it again from the memory the client had then.
+            memory = snapshot.memory
+            state = snapshot.state
+            for (key, saved) in snapshot.warmStarts {
+                (codecs[key] as? TensorwiseCodec)?.powerSGD?.restore(warmStarts: saved)
+            }
+        }
+        snapshot = (
+            round, ErrorFeedbackState(residual: memory.residual, estimate: memory.estimate, velocity: memory.velocity),
+            codecs.compactMapValues { ($0 as? TensorwiseCodec)?.powerSGD?.savedWarmStarts }, state
+        )
         let vectors = try Wire.floats(task.vectors)
         let rule = algorithm.makeRule(broadcast: vectors, state: state)
         let plan = task.hasUplink ? try plan(task.uplink) : nil
@@ -108,6 +133,7 @@ public final class FederatedClient: @unchecked Sendable {
                     rule: rule, uplink: plan, memory: memory)
             }
         }
+        FaultInjection.point("client-trained")
         pending = (Int(task.round), reply.state)
         var summary = Fedswift_V1_UpdateSummary()
         summary.sampleCount = UInt64(reply.sampleCount)
@@ -170,4 +196,9 @@ public final class FederatedClient: @unchecked Sendable {
         if result.accepted && !pending.state.isEmpty { state = pending.state }
         self.pending = nil
     }
+}
+
+extension TensorwiseCodec {
+    /// The inner PowerSGD codec, whose warm starts are state.
+    var powerSGD: PowerSGDCodec? { codec as? PowerSGDCodec }
 }

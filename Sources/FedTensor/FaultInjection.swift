@@ -14,7 +14,8 @@ import Synchronization
 /// an outside `kill -9` would, the n-th time it reaches `<point>` (`@<n>` left out: the first).
 /// Without it every point is a no-op. Points in use: `round-trained` (clients have trained,
 /// nothing aggregated), `round-end` (a round's metrics are written, its checkpoint is not), and
-/// `before-rename <file name>` (an atomic write has its temporary file on disk, not yet renamed).
+/// `before-rename <file name>` (an atomic write has its temporary file on disk, not yet renamed),
+/// and `client-trained` (a networked client has trained, its update not sent).
 public enum FaultInjection {
     private static let target: (point: String, occurrence: Int)? = {
         guard let raw = getenv("FEDSWIFT_FAULT").map({ String(cString: $0) }), !raw.isEmpty else { return nil }

@@ -1,0 +1,128 @@
+import FedEngine
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+
+/// How a coordinator secures its listening socket.
+public enum ServerSecurity: Sendable {
+    /// Plain HTTP/2: for loopback experiments only.
+    case insecure
+    /// TLS with a PEM certificate chain and key; with `clientCA`, clients must present a
+    /// certificate signed by that CA (mutual TLS).
+    case tls(certificateChain: String, privateKey: String, clientCA: String?)
+}
+
+/// How a client secures its connection.
+public enum ClientSecurity: Sendable {
+    case insecure
+    /// TLS, trusting the PEM CA `trustRoots` (the system's roots when nil) and verifying that the
+    /// server's certificate names the host dialled; with a certificate and key, the client
+    /// presents them (mutual TLS).
+    case tls(trustRoots: String?, certificateChain: String?, privateKey: String?)
+}
+
+extension Coordinator {
+    /// Serves the coordinator on `host:port` (port 0: any free port, reported to `onListening`),
+    /// waits for `minimumClients` and runs the experiment's rounds; then ends every session and
+    /// stops listening.
+    public func serve(
+        host: String, port: Int, security: ServerSecurity, minimumClients: Int, timeout: Double = 600,
+        onListening: @escaping @Sendable (Int) -> Void = { _ in },
+        onRound: @escaping @Sendable (RoundMetrics) -> Void = { _ in }
+    ) async throws -> [RoundMetrics] {
+        let transportSecurity: HTTP2ServerTransport.Posix.TransportSecurity
+        switch security {
+        case .insecure: transportSecurity = .plaintext
+        case .tls(let chain, let key, let clientCA):
+            let certificates: [TLSConfig.CertificateSource] = [.file(path: chain, format: .pem)]
+            let privateKey = TLSConfig.PrivateKeySource.file(path: key, format: .pem)
+            if let clientCA {
+                transportSecurity = .mTLS(certificateChain: certificates, privateKey: privateKey) {
+                    $0.trustRoots = .certificates([.file(path: clientCA, format: .pem)])
+                }
+            } else {
+                transportSecurity = .tls(certificateChain: certificates, privateKey: privateKey)
+            }
+        }
+        let server = GRPCServer(
+            transport: .http2NIOPosix(
+                address: .ipv4(host: host, port: port), transportSecurity: transportSecurity,
+                config: .defaults { $0.rpc.maxRequestPayloadSize = 2 * clients.maximumChunkBytes + 65_536 }),
+            services: [service])
+        return try await withThrowingTaskGroup(of: [RoundMetrics]?.self) { group in
+            group.addTask {
+                try await server.serve()
+                return nil
+            }
+            guard let address = try await server.listeningAddress?.ipv4 else {
+                throw WireError("the coordinator could not listen on \(host):\(port)")
+            }
+            onListening(address.port)
+            defer {
+                clients.closeAll()
+                server.beginGracefulShutdown()
+            }
+            return try await run(minimumClients: minimumClients, timeout: timeout, onRound: onRound)
+        }
+    }
+}
+
+extension FederatedClient {
+    /// Runs `clients` (each its own session) against the coordinator at `host:port` over one
+    /// connection, until the coordinator ends the run. A session that fails (the coordinator not
+    /// up yet, restarted, or the connection lost) is opened again after an exponential backoff with
+    /// jitter (0.1 s doubling to 5 s), for at most `patience` seconds without a successful session.
+    public static func join(
+        _ clients: [FederatedClient], host: String, port: Int, security: ClientSecurity, patience: Double = 120
+    ) async throws {
+        let transportSecurity: HTTP2ClientTransport.Posix.TransportSecurity
+        switch security {
+        case .insecure: transportSecurity = .plaintext
+        case .tls(let roots, let chain, let key):
+            transportSecurity = .tls {
+                if let roots { $0.trustRoots = .certificates([.file(path: roots, format: .pem)]) }
+                if let chain, let key {
+                    $0.certificateChain = [.file(path: chain, format: .pem)]
+                    $0.privateKey = .file(path: key, format: .pem)
+                }
+            }
+        }
+        try await withGRPCClient(
+            transport: .http2NIOPosix(
+                target: .ipv4(address: host, port: port), transportSecurity: transportSecurity,
+                config: .defaults { $0.http2.targetWindowSize = 8 << 20 },
+                serviceConfig: ServiceConfig()
+            )
+        ) { connection in
+            try await withThrowingDiscardingTaskGroup { group in
+                for client in clients {
+                    group.addTask { try await client.runWithRetries(connection, patience: patience) }
+                }
+            }
+        }
+    }
+
+    /// Opens sessions until one ends normally (the run is over).
+    func runWithRetries(_ connection: GRPCClient<some ClientTransport>, patience: Double) async throws {
+        var delay = 0.1
+        var lastSuccess = Date()
+        var rng = SystemRandomNumberGenerator()
+        while true {
+            do {
+                try await run(connection)
+                return
+            } catch let error as RPCError
+                where error.code == .unauthenticated || error.code == .failedPrecondition
+                || error.code == .invalidArgument
+            {
+                throw error  // retrying cannot help
+            } catch {
+                if joined { lastSuccess = Date() }
+                joined = false
+                guard Date().timeIntervalSince(lastSuccess) < patience else { throw error }
+                try await Task.sleep(for: .seconds(delay * Double.random(in: 0.5...1.5, using: &rng)))
+                delay = min(delay * 2, 5)
+            }
+        }
+    }
+}
