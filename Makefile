@@ -43,10 +43,10 @@ test-debug: deps
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 
-# The engine without oneDNN (what a machine without libdnnl-dev builds), in a build folder of its own.
+# The engine and the simulator without oneDNN (what a machine without libdnnl-dev builds), in a
+# build folder of its own; `make test` runs every suite on the OpenBLAS backend too.
 build-no-onednn: deps
-	FEDSWIFT_NO_ONEDNN=1 $(SWIFT) build -c release -j $(JOBS) --product fedswift --scratch-path .build-no-onednn
-	FEDSWIFT_NO_ONEDNN=1 .build-no-onednn/release/fedswift info
+	FEDSWIFT_NO_ONEDNN=1 $(SWIFT) build -c release -j $(JOBS) --target FedSim --scratch-path .build-no-onednn
 
 bench: build
 	$(BIN) bench train --model cnn --batch-size 32 --threads 1
