@@ -15,6 +15,7 @@ public final class Coordinator: @unchecked Sendable {
     public let clients: NetworkClients
     public let service: CoordinatorService
     let test: LabeledDataset?
+    let evaluator: ParallelEvaluator
     /// Rows of the rounds run so far (restored ones included), and their metrics lines.
     public private(set) var rows: [RoundMetrics] = []
     public private(set) var jsonLines: [String] = []
@@ -30,6 +31,7 @@ public final class Coordinator: @unchecked Sendable {
         }
         engine = try RoundEngine(config: config, model: try ModelZoo.make(config.model, seed: config.seed))
         clients = NetworkClients(config: config, parameterCount: engine.model.parameterCount)
+        evaluator = try ParallelEvaluator(model: config.model, seed: config.seed, threads: config.workers)
         service = CoordinatorService(
             clients: clients, tokens: tokens,
             runID: "\(config.name)-\(String(UInt64.random(in: .min ... .max), radix: 16))")
@@ -67,9 +69,9 @@ public final class Coordinator: @unchecked Sendable {
             row.virtualTime = elapsed
             let isLast = round == config.rounds
             if let test, row.skipped == nil && (round % config.evaluation.every == 0 || isLast) {
-                let stats = try ComputeThreads.withThreads(1) {
-                    try Trainer.evaluate(engine.model, on: test, batchSize: config.evaluation.batchSize)
-                }
+                let stats = try evaluator.evaluate(
+                    UnsafeBufferPointer(engine.model.parameters.values), on: test,
+                    batchSize: config.evaluation.batchSize)
                 row.testAccuracy = stats.accuracy
                 row.testLoss = stats.loss
                 row.evalWallTime = stats.seconds

@@ -1,3 +1,4 @@
+import Crypto
 import FedEngine
 import Foundation
 import GRPCCore
@@ -7,7 +8,8 @@ import GRPCCore
 /// to the pool.
 public struct CoordinatorService: Fedswift_V1_Coordinator.SimpleServiceProtocol {
     public let clients: NetworkClients
-    /// Accepted tokens by client index (nil: any client index is accepted without a token).
+    /// The SHA-256 (lowercase hex) of each client's token, by client index (nil: any client index is
+    /// accepted without a token). The tokens themselves are never stored or logged.
     public let tokens: [Int: String]?
     /// Names the run in every Welcome.
     public let runID: String
@@ -88,7 +90,7 @@ public struct CoordinatorService: Fedswift_V1_Coordinator.SimpleServiceProtocol 
                 message: "client index \(client) is outside 0..<\(clients.config.partition.clients)")
         }
         if let tokens {
-            guard let expected = tokens[client], expected == join.token else {
+            guard let expected = tokens[client], Self.sameDigest(Self.digest(join.token), expected) else {
                 throw RPCError(code: .unauthenticated, message: "unknown client or wrong token")
             }
         }
@@ -103,5 +105,20 @@ public struct CoordinatorService: Fedswift_V1_Coordinator.SimpleServiceProtocol 
             )
         }
         return client
+    }
+
+    /// The SHA-256 of `token` as lowercase hex, the form token files hold (`printf %s TOKEN | sha256sum`).
+    public static func digest(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Compares two digests in time independent of where they differ.
+    static func sameDigest(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var difference: UInt8 = 0
+        for i in x.indices { difference |= x[i] ^ y[i] }
+        return difference == 0
     }
 }

@@ -33,6 +33,10 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
         var started = ContinuousClock.now
         var waiting: Set<Int> = []
         var replies: [Int: ClientReply] = [:]
+        /// When the last reply of the previous round arrived, and the gaps from there to the next
+        /// round's first task (aggregation, evaluation, checkpoint: the coordinator's own time).
+        var lastReply: ContinuousClock.Instant?
+        var gaps: [Double] = []
     }
 
     private let lock = NSCondition()
@@ -55,6 +59,9 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
         }
         return try body(&state)
     }
+
+    /// Seconds from each round's last reply to the next round's first task.
+    public var gaps: [Double] { locked { $0.gaps } }
 
     /// The indices of the connected clients, sorted.
     public var connected: [Int] { locked { $0.sessions.keys.sorted() } }
@@ -130,6 +137,7 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
                     trainLoss: summary.trainLoss, finishTime: (ContinuousClock.now - s.started).seconds,
                     computeSeconds: summary.computeSeconds, failure: summary.failure.isEmpty ? nil : summary.failure)
                 s.waiting.remove(client)
+                s.lastReply = .now
             }
             s.sessions[client] = session
         }
@@ -155,6 +163,7 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
         locked { s in
             s.round = request.round
             s.started = .now
+            if let last = s.lastReply { s.gaps.append((s.started - last).seconds) }
             s.replies = [:]
             s.waiting = []
             for task in request.tasks {

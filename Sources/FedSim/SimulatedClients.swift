@@ -22,6 +22,7 @@ public final class SimulatedClients: ClientPool {
     let workers: [LocalUpdate]
     /// The client side of the strategy, whose rules the clients run.
     let algorithm: any ClientAlgorithm
+    private let evaluator: ParallelEvaluator
     /// Error-feedback memory of the clients that have sent a compressed update.
     private(set) var memories: [Int: ErrorFeedbackState] = [:]
 
@@ -37,6 +38,7 @@ public final class SimulatedClients: ClientPool {
         workers = try (0..<config.workers).map { _ in
             try LocalUpdate(model: config.model, seed: config.seed, training: config.local)
         }
+        evaluator = ParallelEvaluator(replicas: workers.map(\.model))
     }
 
     /// Each selected client fails with the configured dropout probability, or its trace's
@@ -98,31 +100,9 @@ public final class SimulatedClients: ClientPool {
         return replies
     }
 
-    /// Accuracy and loss of `model` on `test`. The workers take interleaved batches, each on one
-    /// thread, and the batch sums are added in batch order, so the result does not depend on the
-    /// number of workers.
+    /// Accuracy and loss of `model` on `test`, on the workers' replicas (``ParallelEvaluator``).
     public func evaluate(_ model: UnsafeBufferPointer<Float>, on test: LabeledDataset) throws -> PassStatistics {
-        let start = ContinuousClock.now
-        let (workers, batchSize) = (self.workers, config.evaluation.batchSize)
-        nonisolated(unsafe) let global = model
-        let parts = Mutex<[Evaluator.Batch]>([])
-        let failure = Mutex<(any Error)?>(nil)
-        DispatchQueue.concurrentPerform(iterations: workers.count) { w in
-            do {
-                let replica = workers[w].model
-                replica.parameters.values.baseAddress!.update(from: global.baseAddress!, count: global.count)
-                let mine = try ComputeThreads.withThreads(1) {
-                    try workers[w].evaluator.evaluate(
-                        replica, on: test, batchSize: batchSize, first: w, stride: workers.count)
-                }
-                parts.withLock { $0 += mine }
-            } catch {
-                failure.withLock { $0 = error }
-            }
-        }
-        if let error = failure.withLock({ $0 }) { throw error }
-        return Evaluator.combine(
-            parts.withLock { $0 }, samples: test.count, seconds: (ContinuousClock.now - start).seconds)
+        try evaluator.evaluate(model, on: test, batchSize: config.evaluation.batchSize)
     }
 }
 

@@ -31,7 +31,11 @@ extension FedSwiftCommand {
         @Option(help: "PEM certificate chain of the coordinator (TLS).") var tlsCert: String?
         @Option(help: "PEM private key of the coordinator (TLS).") var tlsKey: String?
         @Option(help: "PEM CA that client certificates must be signed by (mutual TLS).") var clientCa: String?
-        @Option(help: "File of accepted client tokens, one 'CLIENT_INDEX TOKEN' per line.") var tokens: String?
+        @Option(
+            help:
+                "File of accepted clients, one 'CLIENT_INDEX SHA256' per line: the SHA-256 (hex) of the client's token, e.g. from `printf %s TOKEN | sha256sum`."
+        )
+        var tokens: String?
         @OptionGroup var compute: BackendOptions
 
         func run() async throws {
@@ -91,6 +95,12 @@ extension FedSwiftCommand {
             try dir.saveModel(
                 coordinator.engine.model,
                 metadata: ["format": "pt", "fedswift.model": config.model, "fedswift.seed": "\(config.seed)"])
+            let gaps = coordinator.clients.gaps.sorted()
+            if !gaps.isEmpty {
+                print(
+                    "between rounds (last update in to next task out): median \(fmt(1000 * gaps[gaps.count / 2], 1)) ms, "
+                        + "max \(fmt(1000 * gaps.last!, 1)) ms")
+            }
             print(
                 "final test accuracy \(rows.last?.testAccuracy.map { fmt($0, 4) } ?? "-"); metrics in \(path)/metrics.jsonl"
             )
@@ -110,10 +120,12 @@ extension FedSwiftCommand {
             var out: [Int: String] = [:]
             for (n, line) in text.split(whereSeparator: \.isNewline).enumerated() where !line.hasPrefix("#") {
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                guard fields.count == 2, let index = Int(fields[0]), index >= 0 else {
-                    throw ValidationError("\(path) line \(n + 1): expected 'CLIENT_INDEX TOKEN'")
+                guard fields.count == 2, let index = Int(fields[0]), index >= 0, fields[1].count == 64,
+                    fields[1].allSatisfy({ $0.isHexDigit })
+                else {
+                    throw ValidationError("\(path) line \(n + 1): expected 'CLIENT_INDEX SHA256' (64 hex digits)")
                 }
-                out[index] = String(fields[1])
+                out[index] = fields[1].lowercased()
             }
             return out
         }

@@ -84,11 +84,23 @@ import Testing
         return code
     }
 
+    @Test func tokensAreComparedAsSHA256Digests() {
+        // SHA-256("secret-1"), as `printf %s secret-1 | sha256sum` prints it.
+        #expect(
+            CoordinatorService.digest("secret-1") == "f7e7c36e458e80e6b6a2c67d0a9ec09bd718dadd7bfa8d6bf6e7ad526e46c2f7")
+        #expect(CoordinatorService.sameDigest("ab", "ab") && !CoordinatorService.sameDigest("ab", "ac"))
+        #expect(!CoordinatorService.sameDigest("ab", "abc"))
+    }
+
     @Test func refusedJoinsCarryTheirStatus() async throws {
         #expect(try await attempt { _ in } == nil)  // welcomed
-        #expect(try await attempt({ _ in }, tokens: [1: "secret-1"]) == nil)
-        #expect(try await attempt({ $0.token = "guess" }, tokens: [1: "secret-1"]) == .unauthenticated)
-        #expect(try await attempt({ $0.clientIndex = 2 }, tokens: [1: "secret-1"]) == .unauthenticated)
+        #expect(try await attempt({ _ in }, tokens: [1: CoordinatorService.digest("secret-1")]) == nil)
+        #expect(
+            try await attempt({ $0.token = "guess" }, tokens: [1: CoordinatorService.digest("secret-1")])
+                == .unauthenticated)
+        #expect(
+            try await attempt({ $0.clientIndex = 2 }, tokens: [1: CoordinatorService.digest("secret-1")])
+                == .unauthenticated)
         #expect(try await attempt { $0.clientIndex = 99 } == .invalidArgument)
         #expect(try await attempt { $0.protocolVersion = 9 } == .failedPrecondition)
         #expect(try await attempt { $0.capabilities.experimentFingerprint = "other" } == .failedPrecondition)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The networked runtime's overhead: an experiment run by the simulator, then by `fedswift serve`
+# with all its clients in one `fedswift join` process over loopback HTTP/2 (insecure), one after
+# the other on this machine. Prints the median wall seconds per round of each and their ratio,
+# and the coordinator's gap between a round's last update and the next round's first task.
+#
+#   benchmarks/network_overhead.sh [EXPERIMENT] [ROUNDS]     (default fmnist-fedavg-flower, 8)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exp="${1:-experiments/fmnist-fedavg-flower.yaml}"
+rounds="${2:-8}"
+bin=.build/release/fedswift
+out="${OUT:-runs/network-overhead}"
+rm -rf "$out" && mkdir -p "$out"
+clients=$(python3 -c "import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))['partition']['clients'])" "$exp" 2>/dev/null \
+  || grep -A3 '^partition' "$exp" | grep -o 'clients: *[0-9]*' | grep -o '[0-9]*')
+"$bin" simulate "$exp" --set rounds="$rounds" --out "$out/sim" > "$out/sim.log"
+"$bin" serve "$exp" --set rounds="$rounds" --listen 127.0.0.1:0 --insecure --state-dir "$out/net" > "$out/serve.log" 2>&1 &
+serve=$!
+for _ in $(seq 100); do grep -q "listening on" "$out/serve.log" && break; sleep 0.1; done
+port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$out/serve.log" | cut -d: -f2)
+"$bin" join "$exp" --set rounds="$rounds" --server 127.0.0.1:"$port" --client 0 --virtual-clients "$clients" --insecure \
+  > "$out/join.log" 2>&1
+wait "$serve"
+python3 - "$out" <<'PY'
+import json, statistics, sys
+out = sys.argv[1]
+def per_round(d):
+    walls = [json.loads(l)["wall_time_s"] for l in open(f"{out}/{d}/metrics.jsonl")]
+    return statistics.median([b - a for a, b in zip([0.0] + walls[:-1], walls)])
+sim, net = per_round("sim"), per_round("net")
+print(f"median s/round: simulator {sim:.3f}, served over loopback {net:.3f}, ratio {net / sim:.3f}")
+PY
+grep "between rounds" "$out/serve.log" || true
+cmp -s "$out/sim/model.safetensors" "$out/net/model.safetensors" && echo "final models: identical" || echo "final models: differ"
