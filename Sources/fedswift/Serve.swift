@@ -40,12 +40,7 @@ extension FedSwiftCommand {
 
         func run() async throws {
             try compute.apply()
-            let config: ExperimentConfig
-            do {
-                config = try ExperimentConfig.load(path: experiment, overrides: overrides)
-            } catch let error as ConfigError {
-                throw ValidationError("\(experiment): \(error)")
-            }
+            let config = try loadExperiment(experiment, overrides: overrides)
             let (host, port) = try Self.address(listen)
             let security: ServerSecurity
             if insecure {
@@ -158,12 +153,7 @@ extension FedSwiftCommand {
 
         func run() async throws {
             try compute.apply()
-            let config: ExperimentConfig
-            do {
-                config = try ExperimentConfig.load(path: experiment, overrides: overrides)
-            } catch let error as ConfigError {
-                throw ValidationError("\(experiment): \(error)")
-            }
+            let config = try loadExperiment(experiment, overrides: overrides)
             guard client >= 0, virtualClients >= 1, client + virtualClients <= config.partition.clients else {
                 throw ValidationError(
                     "clients \(client) ..< \(client + virtualClients) are not all in 0 ..< \(config.partition.clients)")
@@ -184,4 +174,13 @@ extension FedSwiftCommand {
 /// A line on standard output, unbuffered (scripts and tests read it as it comes).
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// The experiment file with its overrides; a bad key or value is a usage error naming the file.
+func loadExperiment(_ path: String, overrides: [String]) throws -> ExperimentConfig {
+    do {
+        return try ExperimentConfig.load(path: path, overrides: overrides)
+    } catch let error as ConfigError {
+        throw ValidationError("\(path): \(error)")
+    }
 }
