@@ -52,7 +52,8 @@ import Testing
                     }
                 }
             }
-            rows = try await coordinator.run(minimumClients: config.partition.clients, timeout: 30)
+            // Generous: tests running beside this one may hold the cooperative threads the sessions need.
+            rows = try await coordinator.run(minimumClients: config.partition.clients, timeout: 600)
             coordinator.clients.closeAll()
             server.beginGracefulShutdown()
         }
