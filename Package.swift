@@ -49,6 +49,11 @@ let package = Package(
         // Already in the graph through the TLS stack; FedNet hashes client tokens with it.
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // Already in the graph through gRPC: FedNet logs with swift-log and serves its metrics
+        // endpoint with NIO's HTTP/1.1; swift-prometheus keeps and formats the metrics.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -90,6 +95,11 @@ let package = Package(
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             exclude: ["Generated/README.md"],
             swiftSettings: swiftSettings
@@ -105,6 +115,7 @@ let package = Package(
             dependencies: [
                 "FedTensor", "FedNN", "FedData", "FedCore", "FedEngine", "FedSim", "FedCompress", "FedNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -140,6 +151,7 @@ let package = Package(
                 "FedTestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(

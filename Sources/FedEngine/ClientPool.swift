@@ -19,12 +19,13 @@ public protocol ClientPool: AnyObject {
     func train(_ request: RoundRequest) throws -> [ClientReply]
 
     /// Tells the pool which replies of `round` the server accepted (so that clients keep their new
-    /// rule state only then). The default does nothing.
-    func finished(round: Int, accepted: [Int])
+    /// rule state only then), and why it rejected the others (the receive path's error, or late).
+    /// The default does nothing.
+    func finished(round: Int, accepted: [Int], rejected: [Int: String])
 }
 
 extension ClientPool {
-    public func finished(round: Int, accepted: [Int]) {}
+    public func finished(round: Int, accepted: [Int], rejected: [Int: String]) {}
 }
 
 /// What the engine sends to the clients of one round.

@@ -142,7 +142,10 @@ public struct ExperimentConfig: Sendable {
         dataset = try ds.string("name", default: "fmnist", allowed: ["fmnist"])
         dataDirectory = ds.optionalString("directory")
         try ds.finish()
-        model = try r.string("model", allowed: ModelZoo.names)
+        model = try r.string("model")
+        guard ModelZoo.isKnown(model) else {
+            throw ConfigError(key: "model", "'\(model)' is not allowed; one of: \(ModelZoo.usage)")
+        }
 
         var p = try r.section("partition")
         let scheme: PartitionScheme.Kind = try p.choice("scheme", default: .iid)

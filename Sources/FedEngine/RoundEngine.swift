@@ -154,6 +154,7 @@ public final class RoundEngine {
         var slots: [[Float]] = []
         var accepted: [Int] = []
         var coverage: [[UInt32]?] = []
+        var rejected: [Int: String] = [:]
         let keptSet = Set(kept)
         for i in replies.indices {
             var slot = deltaPool.popLast() ?? [Float](repeating: 0, count: count)
@@ -169,6 +170,10 @@ public final class RoundEngine {
                 coverage.append(covered)
             } else {
                 deltaPool.append(slot)
+                switch result {
+                case .failure(let error): rejected[replies[i].client] = "\(error)"
+                case .success: rejected[replies[i].client] = "late: past the deadline or after the first \(k) to finish"
+                }
             }
         }
         let bytesUp = kept.reduce(0) { $0 + replies[$1].uploadBytes }
@@ -208,7 +213,7 @@ public final class RoundEngine {
             deltaPool += slots
         }
         for i in accepted where !replies[i].state.isEmpty { clientStates[replies[i].client] = replies[i].state }
-        pool.finished(round: round, accepted: accepted.map { replies[$0].client })
+        pool.finished(round: round, accepted: accepted.map { replies[$0].client }, rejected: rejected)
         guard updates.count >= config.minCompleted else {
             row.skipped =
                 "only \(updates.count) of \(selected.count) clients completed; min_completed is \(config.minCompleted)"

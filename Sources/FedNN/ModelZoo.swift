@@ -3,8 +3,25 @@ import FedTensor
 /// Ready-made networks for 28×28 single-channel images (Fashion-MNIST, MNIST), named as in
 /// their PyTorch definitions so weights move between the two unchanged.
 public enum ModelZoo {
-    /// Names accepted by `make(_:seed:)`.
+    /// The models by name; `make(_:seed:)` also takes `mlp-WIDTH`, the mlp with hidden layers of
+    /// WIDTH units (e.g. `mlp-4800`, 26.9 million parameters, for runs with large models).
     public static let names = ["mlp", "cnn", "lenet5", "resnet"]
+
+    /// The names `make(_:seed:)` takes, for messages.
+    public static let usage = "mlp, mlp-WIDTH (1...65536), cnn, lenet5, resnet"
+
+    /// Whether `make(_:seed:)` knows `name`.
+    public static func isKnown(_ name: String) -> Bool {
+        names.contains(name) || width(ofWideMLP: name) != nil
+    }
+
+    /// The width of an `mlp-WIDTH` name.
+    static func width(ofWideMLP name: String) -> Int? {
+        guard name.hasPrefix("mlp-"), let width = Int(name.dropFirst(4)), (1...65_536).contains(width) else {
+            return nil
+        }
+        return width
+    }
 
     /// Builds the named model with weights initialised from `seed`.
     /// - Throws: `ModelError.unknownModel` listing the valid names.
@@ -15,19 +32,23 @@ public enum ModelZoo {
         case "lenet5": return try Model(lenet5(classes: classes), inputShape: [1, 28, 28], seed: seed)
         case "resnet": return try Model(resnet(classes: classes), inputShape: [1, 28, 28], seed: seed)
         default:
-            throw ModelError(.unknownModel, "unknown model '\(name)'; choose one of: \(names.joined(separator: ", "))")
+            guard let width = width(ofWideMLP: name) else {
+                throw ModelError(.unknownModel, "unknown model '\(name)'; choose one of: \(usage)")
+            }
+            return try Model(mlp(classes: classes, width: width), inputShape: [1, 28, 28], seed: seed)
         }
     }
 
     /// The FedAvg paper's 2NN: 784-200-200-10 with ReLU, 199,210 parameters. Parameter names
     /// `net.1.*`, `net.3.*`, `net.5.*` as `nn.Sequential(Flatten, Linear, ReLU, Linear, ReLU, Linear)`.
-    public static func mlp(classes: Int = 10) -> any Layer {
+    /// With `width`, hidden layers of that many units (the same names).
+    public static func mlp(classes: Int = 10, width: Int = 200) -> any Layer {
         Sequential([
             (
                 "net",
                 Sequential(
                     [
-                        Flatten(), Linear(784, 200), ReLU(), Linear(200, 200), ReLU(), Linear(200, classes),
+                        Flatten(), Linear(784, width), ReLU(), Linear(width, width), ReLU(), Linear(width, classes),
                     ] as [any Layer])
             )
         ])

@@ -4,6 +4,7 @@ import FedEngine
 import FedNN
 import FedTensor
 import Foundation
+import Logging
 
 /// A federated run over the network: the round engine with the connected clients as its pool.
 /// ``service`` is what a gRPC server serves; ``run(minimumClients:timeout:onRound:)`` waits for
@@ -24,21 +25,33 @@ public final class Coordinator: @unchecked Sendable {
     public var checkpointPath: String?
     private var elapsed = 0.0
 
-    public init(config: ExperimentConfig, test: LabeledDataset? = nil, tokens: [Int: String]? = nil) throws {
+    /// Stops the run after the round in progress (checked after every round): the coordinator
+    /// checkpoints, ends the sessions with UNAVAILABLE (clients keep reconnecting) and returns.
+    public var shouldStop: @Sendable () -> Bool = { false }
+
+    public init(
+        config: ExperimentConfig, test: LabeledDataset? = nil, tokens: [Int: String]? = nil,
+        heartbeatSeconds: Double = 30, logger: Logger = Logger(label: "fedswift.coordinator")
+    ) throws {
         self.config = config
         self.test = test.map { t in
             config.evaluation.samples.map { t.subset(indices: Array(0..<min($0, t.count))) } ?? t
         }
         engine = try RoundEngine(config: config, model: try ModelZoo.make(config.model, seed: config.seed))
-        clients = NetworkClients(config: config, parameterCount: engine.model.parameterCount)
+        let count = engine.model.parameterCount
+        clients = NetworkClients(
+            config: config, parameterCount: count, tensors: engine.model.parameters.entries.count,
+            uploadVectorValues: engine.strategy.uploads(parameterCount: count).values.reduce(0, +),
+            heartbeatSeconds: heartbeatSeconds, logger: logger)
         evaluator = try ParallelEvaluator(model: config.model, seed: config.seed, threads: config.workers)
         service = CoordinatorService(
             clients: clients, tokens: tokens,
             runID: "\(config.name)-\(String(UInt64.random(in: .min ... .max), radix: 16))")
     }
 
-    /// Waits up to `timeout` seconds for `minimumClients` to connect, then runs every round; the
-    /// test set (if any) is evaluated as in the simulator. Row times are real seconds.
+    /// Waits up to `timeout` seconds for `minimumClients` to connect, then runs every round (or
+    /// until ``shouldStop``); the test set (if any) is evaluated as in the simulator, and the
+    /// checkpoint written before the round is reported. Row times are real seconds.
     public func run(
         minimumClients: Int, timeout: Double = 60, onRound: @escaping @Sendable (RoundMetrics) -> Void = { _ in }
     ) async throws -> [RoundMetrics] {
@@ -54,15 +67,22 @@ public final class Coordinator: @unchecked Sendable {
     private func runRounds(
         _ minimumClients: Int, _ timeout: Double, _ onRound: (RoundMetrics) -> Void
     ) throws -> [RoundMetrics] {
-        let connected = clients.waitForClients(minimumClients, timeout: timeout)
+        guard engine.round < config.rounds else { return rows }  // a finished run, restored
+        let waited = ContinuousClock.now
+        let connected = clients.waitForClients(minimumClients, timeout: timeout, stop: shouldStop)
+        if shouldStop() { return rows }
         guard connected >= minimumClients else {
             throw WireError("only \(connected) of the \(minimumClients) clients needed connected within \(timeout) s")
         }
+        clients.logger.info(
+            "clients connected",
+            metadata: ["clients": "\(connected)", "seconds": "\((ContinuousClock.now - waited).seconds)"])
         let clock = ContinuousClock()
         let start = clock.now
         let before = rows.last?.wallTime ?? 0
-        while engine.round < config.rounds {
+        while engine.round < config.rounds && !shouldStop() {
             let round = engine.round + 1
+            let roundStart = clock.now
             var row = try engine.runRound(round, pool: clients)
             let elapsed = self.elapsed + row.virtualTime
             self.elapsed = elapsed
@@ -80,9 +100,16 @@ public final class Coordinator: @unchecked Sendable {
             rows.append(row)
             jsonLines.append(row.jsonLine)
             csvLines.append(row.csvLine)
-            onRound(row)
             FaultInjection.point("round-end")
             if let checkpointPath { try saveCheckpoint().write(to: checkpointPath) }
+            clients.metrics.finishedRound(after: clock.now - roundStart)
+            clients.logger.info(
+                "round finished",
+                metadata: [
+                    "round": "\(round)", "completed": "\(row.completed)", "selected": "\(row.selected)",
+                    "seconds": "\(row.trainWallTime)",
+                ])
+            onRound(row)
         }
         return rows
     }

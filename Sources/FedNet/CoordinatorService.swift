@@ -1,7 +1,9 @@
 import Crypto
+import FedCore
 import FedEngine
 import Foundation
 import GRPCCore
+import Logging
 
 /// The coordinator's side of the `Session` stream: checks the Join, registers the session with
 /// ``NetworkClients``, writes what the pool queues for the client, and hands the client's chunks
@@ -29,11 +31,16 @@ public struct CoordinatorService: Fedswift_V1_Coordinator.SimpleServiceProtocol 
     ) async throws {
         let (outbound, continuation) = AsyncStream.makeStream(of: Fedswift_V1_CoordinatorMessage.self)
         // Reading and writing run side by side; when either ends (the client closed its stream,
-        // or the coordinator ended the session), so does the session.
+        // went silent, or the coordinator ended the session), so does the session.
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.read(request, continuation) }
+            let handle = SessionHandle()
+            group.addTask { try await self.read(request, continuation, handle) }
+            group.addTask { try await self.watch(handle) }
             group.addTask {
                 for await message in outbound { try await response.write(message) }
+                if clients.stopping {
+                    throw RPCError(code: .unavailable, message: "the coordinator is stopping; reconnect to resume")
+                }
             }
             defer {
                 continuation.finish()
@@ -43,36 +50,83 @@ public struct CoordinatorService: Fedswift_V1_Coordinator.SimpleServiceProtocol 
         }
     }
 
-    /// Checks the Join, registers the session, and hands every later message to the pool.
+    /// Checks the Join, registers the session, and hands every later message to the pool; a
+    /// session silent for twice the heartbeat is ended with UNAVAILABLE.
     private func read(
         _ request: RPCAsyncSequence<Fedswift_V1_ClientMessage, any Error>,
-        _ continuation: AsyncStream<Fedswift_V1_CoordinatorMessage>.Continuation
+        _ continuation: AsyncStream<Fedswift_V1_CoordinatorMessage>.Continuation, _ handle: SessionHandle
     ) async throws {
         var messages = request.makeAsyncIterator()
         guard let first = try await messages.next(), case .join(let join)? = first.kind else {
+            clients.metrics.refusedJoin(code: "invalid_argument")
+            clients.logger.warning("session refused: it did not start with a Join")
             throw RPCError(code: .invalidArgument, message: "a session must start with a Join")
         }
-        let client = try check(join)
+        let client: Int
+        do {
+            client = try check(join)
+        } catch let error as RPCError {
+            clients.metrics.refusedJoin(code: "\(error.code)")
+            clients.logger.warning(
+                "join refused",
+                metadata: ["client": "\(join.clientIndex)", "code": "\(error.code)", "reason": "\(error.message)"])
+            throw error
+        }
         var welcome = Fedswift_V1_Welcome()
         welcome.runID = runID
         welcome.clientIndex = UInt32(client)
-        welcome.heartbeatSeconds = 30
+        welcome.heartbeatSeconds = UInt32(max(1, clients.heartbeatSeconds.rounded(.up)))
         welcome.maxChunkBytes = UInt64(clients.maximumChunkBytes)
         var hello = Fedswift_V1_CoordinatorMessage()
         hello.welcome = welcome
         continuation.yield(hello)
         let id = clients.register(client: client, outbound: continuation)
+        handle.set(client: client, id: id)
         defer { clients.unregister(client: client, id: id) }
+        clients.logger.debug(
+            "client joined", metadata: ["client": "\(client)", "device": "\(join.capabilities.device)"])
         do {
             while let message = try await messages.next() {
                 switch message.kind {
                 case .update(let chunk): try clients.receive(chunk, from: client)
-                case .heartbeat, nil: break
-                case .join: throw RPCError(code: .invalidArgument, message: "a session joins once")
+                case .heartbeat, nil: clients.heard(client: client, id: id)
+                case .join: throw WireError("a session joins once")
                 }
             }
         } catch let error as WireError {
+            clients.metrics.endedSession(cause: "protocol")
+            clients.logger.warning(
+                "session ended: the client broke the wire contract",
+                metadata: ["client": "\(client)", "reason": "\(error.message)"])
             throw RPCError(code: .invalidArgument, message: error.message)
+        }
+    }
+
+    /// Returns when the session is gone (replaced, or the pool closed it); throws UNAVAILABLE once
+    /// it has been silent for twice the heartbeat, or has not joined within that time.
+    private func watch(_ handle: SessionHandle) async throws {
+        let limit = 2 * clients.heartbeatSeconds
+        let opened = ContinuousClock.now
+        while true {
+            let silent: Double
+            if let (client, id) = handle.session {
+                guard let s = clients.silence(client: client, id: id) else { return }
+                silent = s
+                if silent > limit {
+                    clients.metrics.endedSession(cause: "silent")
+                    clients.logger.warning(
+                        "session ended: no message for twice the heartbeat",
+                        metadata: ["client": "\(client)", "silent_seconds": "\(Int(silent))"])
+                    throw RPCError(code: .unavailable, message: "no message for \(Int(silent)) s")
+                }
+            } else {
+                silent = (ContinuousClock.now - opened).seconds
+                if silent > limit {
+                    clients.metrics.endedSession(cause: "silent")
+                    throw RPCError(code: .unavailable, message: "no Join within \(Int(limit)) s")
+                }
+            }
+            try await Task.sleep(for: .seconds(min(limit - silent, clients.heartbeatSeconds / 2) + 0.01))
         }
     }
 
@@ -121,4 +175,13 @@ public struct CoordinatorService: Fedswift_V1_Coordinator.SimpleServiceProtocol 
         for i in x.indices { difference |= x[i] ^ y[i] }
         return difference == 0
     }
+}
+
+/// The session a stream registered, once its Join was accepted.
+final class SessionHandle: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: (client: Int, id: UInt64)?
+
+    func set(client: Int, id: UInt64) { lock.withLock { value = (client, id) } }
+    var session: (client: Int, id: UInt64)? { lock.withLock { value } }
 }

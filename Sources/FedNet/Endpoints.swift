@@ -24,9 +24,12 @@ public enum ClientSecurity: Sendable {
 extension Coordinator {
     /// Serves the coordinator on `host:port` (port 0: any free port, reported to `onListening`),
     /// waits for `minimumClients` and runs the experiment's rounds; then ends every session and
-    /// stops listening.
+    /// stops listening. At most `maximumStreams` sessions share one connection (a process of
+    /// virtual clients opens one per client). HTTP/2 keepalive pings a connection idle for
+    /// the heartbeat and closes it when a ping goes unanswered for as long.
     public func serve(
         host: String, port: Int, security: ServerSecurity, minimumClients: Int, timeout: Double = 600,
+        maximumStreams: Int = 16_384,
         onListening: @escaping @Sendable (Int) -> Void = { _ in },
         onRound: @escaping @Sendable (RoundMetrics) -> Void = { _ in }
     ) async throws -> [RoundMetrics] {
@@ -47,7 +50,15 @@ extension Coordinator {
         let server = GRPCServer(
             transport: .http2NIOPosix(
                 address: .ipv4(host: host, port: port), transportSecurity: transportSecurity,
-                config: .defaults { $0.rpc.maxRequestPayloadSize = 2 * clients.maximumChunkBytes + 65_536 }),
+                config: .defaults {
+                    $0.rpc.maxRequestPayloadSize = 2 * clients.maximumChunkBytes + 65_536
+                    $0.http2.maxConcurrentStreams = maximumStreams
+                    $0.http2.targetWindowSize = 8 << 20
+                    let beat = Duration.milliseconds(Int64(1000 * clients.heartbeatSeconds))
+                    $0.connection.keepalive = .init(
+                        time: beat, timeout: beat,
+                        clientBehavior: .init(minPingIntervalWithoutCalls: beat / 2, allowWithoutCalls: true))
+                }),
             services: [service])
         return try await withThrowingTaskGroup(of: [RoundMetrics]?.self) { group in
             group.addTask {
@@ -58,11 +69,17 @@ extension Coordinator {
                 throw WireError("the coordinator could not listen on \(host):\(port)")
             }
             onListening(address.port)
-            defer {
-                clients.closeAll()
+            let rows: [RoundMetrics]
+            do {
+                rows = try await run(minimumClients: minimumClients, timeout: timeout, onRound: onRound)
+            } catch {
+                clients.closeAll(stopping: true)
                 server.beginGracefulShutdown()
+                throw error
             }
-            return try await run(minimumClients: minimumClients, timeout: timeout, onRound: onRound)
+            clients.closeAll(stopping: engine.round < config.rounds)
+            server.beginGracefulShutdown()
+            return rows
         }
     }
 }
@@ -90,7 +107,12 @@ extension FederatedClient {
         try await withGRPCClient(
             transport: .http2NIOPosix(
                 target: .ipv4(address: host, port: port), transportSecurity: transportSecurity,
-                config: .defaults { $0.http2.targetWindowSize = 8 << 20 },
+                config: .defaults {
+                    $0.http2.targetWindowSize = 8 << 20
+                    // Pings a connection idle for 20 s; one unanswered for 20 s more is closed,
+                    // and the sessions on it reconnect.
+                    $0.connection.keepalive = .init(time: .seconds(20), timeout: .seconds(20), allowWithoutCalls: true)
+                },
                 serviceConfig: ServiceConfig()
             )
         ) { connection in

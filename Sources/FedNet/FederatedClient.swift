@@ -11,12 +11,16 @@ import GRPCCore
 /// local update (``LocalUpdate``, the same one the simulator's clients run), encoded as the task
 /// says with the client's own error-feedback memory. It keeps its strategy state (SCAFFOLD's
 /// control) and commits a round's new state when the coordinator accepts the update.
+///
+/// Training runs on ``TrainingWorkers`` threads, never on Swift's cooperative pool, so sessions
+/// keep sending heartbeats while their clients train; the clients of one process share them.
 public final class FederatedClient: @unchecked Sendable {
     public let config: ExperimentConfig
     public let index: Int
     let indices: [Int]
     let data: LabeledDataset
-    let local: LocalUpdate
+    let workers: TrainingWorkers
+    let parameterCount: Int
     let algorithm: any ClientAlgorithm
     let token: String
     let tensors: [TensorwiseCodec.Tensor]
@@ -36,21 +40,49 @@ public final class FederatedClient: @unchecked Sendable {
     /// Whether the current session was welcomed (a later failure is then a lost connection).
     var joined = false
 
-    /// Client `index` of `config`, training on its partition of `train` (the same split the
-    /// simulator makes from the experiment's seed).
-    public init(config: ExperimentConfig, index: Int, train: LabeledDataset, token: String = "") throws {
+    /// Client `index` of `config`, training on the samples `indices` of `data` with `workers`.
+    public init(
+        config: ExperimentConfig, index: Int, data: LabeledDataset, indices: [Int], workers: TrainingWorkers,
+        token: String = ""
+    ) throws {
         self.config = config
         self.index = index
-        data = train
-        indices = try Partitioner.split(
-            labels: train.labels, classes: train.classCount, clients: config.partition.clients,
-            scheme: config.partition.partitionScheme, seed: config.seed
-        ).clientIndices[index]
-        local = try LocalUpdate(model: config.model, seed: config.seed, training: config.local)
+        self.data = data
+        self.indices = indices
+        self.workers = workers
         algorithm = try StrategyFactory.makeStrategy(name: config.strategy, parameters: config.strategyParameters)
             .clientAlgorithm
         self.token = token
-        tensors = local.model.parameters.entries.map { TensorwiseCodec.Tensor(name: $0.name, shape: $0.shape.dims) }
+        tensors = workers.tensors
+        parameterCount = workers.parameterCount
+    }
+
+    /// Client `index` of `config`, training on its partition of `train` (the same split the
+    /// simulator makes from the experiment's seed) on a worker thread of its own.
+    public convenience init(config: ExperimentConfig, index: Int, train: LabeledDataset, token: String = "") throws {
+        try self.init(
+            config: config, index: index, data: train, indices: try Self.partition(config, train)[index],
+            workers: try TrainingWorkers(config: config, threads: 1), token: token)
+    }
+
+    /// Clients `range` of `config` on their partitions of `train`, sharing `threads` training threads.
+    public static func clients(
+        _ range: Range<Int>, config: ExperimentConfig, train: LabeledDataset, threads: Int, token: String = ""
+    ) throws -> [FederatedClient] {
+        let split = try partition(config, train)
+        let workers = try TrainingWorkers(config: config, threads: threads)
+        return try range.map {
+            try FederatedClient(
+                config: config, index: $0, data: train, indices: split[$0], workers: workers, token: token)
+        }
+    }
+
+    /// The experiment's partition of `train`: every client's sample indices.
+    static func partition(_ config: ExperimentConfig, _ train: LabeledDataset) throws -> [[Int]] {
+        try Partitioner.split(
+            labels: train.labels, classes: train.classCount, clients: config.partition.clients,
+            scheme: config.partition.partitionScheme, seed: config.seed
+        ).clientIndices
     }
 
     /// Runs one session over `client` until the coordinator ends it.
@@ -63,15 +95,29 @@ public final class FederatedClient: @unchecked Sendable {
         join.token = token
         join.capabilities.codecs = Codecs.catalog.map(\.name)
         join.capabilities.model = config.model
-        join.capabilities.parameterCount = UInt64(local.model.parameterCount)
+        join.capabilities.parameterCount = UInt64(parameterCount)
+        join.capabilities.device = Self.device
         join.capabilities.sampleCount = UInt64(indices.count)
         join.capabilities.experimentFingerprint = config.fingerprint
         var first = Fedswift_V1_ClientMessage()
         first.join = join
         continuation.yield(first)
+        let heartbeat = HeartbeatInterval()
         try await coordinator.session(
             requestProducer: { writer in
-                for await message in outbound { try await writer.write(message) }
+                // Heartbeats go out beside the client's messages for as long as the session lasts.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: .seconds(heartbeat.seconds))
+                            var beat = Fedswift_V1_ClientMessage()
+                            beat.heartbeat = Fedswift_V1_Heartbeat()
+                            continuation.yield(beat)
+                        }
+                    }
+                    for await message in outbound { try await writer.write(message) }
+                    group.cancelAll()
+                }
             },
             onResponse: { response in
                 defer { continuation.finish() }
@@ -82,17 +128,22 @@ public final class FederatedClient: @unchecked Sendable {
                     switch message.kind {
                     case .welcome(let w):
                         chunkLimit = max(1, Int(clamping: w.maxChunkBytes))
+                        if w.heartbeatSeconds > 0 { heartbeat.seconds = Double(w.heartbeatSeconds) / 2 }
                         self.joined = true
                     case .task(let t):
                         task = t
-                        model = try ChunkAssembler(total: Int(clamping: t.modelBytes), maximum: 1 << 34)
+                        model = try ChunkAssembler(total: Int(clamping: t.modelBytes), maximum: 1 << 40)
                     case .model(let chunk):
                         guard let t = task, chunk.round == t.round, model != nil else { continue }
                         try model!.add(offset: Int(clamping: chunk.offset), data: chunk.data, last: chunk.last)
                         if model!.complete {
                             let bytes = model!.bytes
                             model = nil
-                            for m in try self.answer(t, model: bytes, chunkLimit: chunkLimit) { continuation.yield(m) }
+                            let limit = chunkLimit
+                            let messages = try await self.workers.run { local in
+                                try self.answer(t, payload: bytes, chunkLimit: limit, local: local)
+                            }
+                            for m in messages { continuation.yield(m) }
                         }
                     case .result(let r): self.commit(r)
                     case .heartbeat, nil: break
@@ -101,13 +152,20 @@ public final class FederatedClient: @unchecked Sendable {
             })
     }
 
-    /// Trains on the round's model and returns the update's chunks.
+    /// What a client tells the coordinator about its device.
+    static let device: String = {
+        let info = ProcessInfo.processInfo
+        return "FedSwift client; \(info.operatingSystemVersionString); \(info.activeProcessorCount) cores"
+    }()
+
+    /// Trains on the round's model with `local` and returns the update's chunks.
     func answer(
-        _ task: Fedswift_V1_RoundTask, model bytes: [UInt8], chunkLimit: Int
+        _ task: Fedswift_V1_RoundTask, payload: [UInt8], chunkLimit: Int, local: LocalUpdate
     ) throws
         -> [Fedswift_V1_ClientMessage]
     {
-        var start = [Float](repeating: 0, count: local.model.parameterCount)
+        let (bytes, vectors) = try Wire.unpack(payload, layout: task.vectors)
+        var start = [Float](repeating: 0, count: parameterCount)
         try start.withUnsafeMutableBufferPointer { try IdentityCodec.decode(bytes, into: $0) }
         let round = Int(task.round)
         if let snapshot, snapshot.round >= round {
@@ -123,15 +181,12 @@ public final class FederatedClient: @unchecked Sendable {
             round, ErrorFeedbackState(residual: memory.residual, estimate: memory.estimate, velocity: memory.velocity),
             codecs.compactMapValues { ($0 as? TensorwiseCodec)?.powerSGD?.savedWarmStarts }, state
         )
-        let vectors = try Wire.floats(task.vectors)
         let rule = algorithm.makeRule(broadcast: vectors, state: state)
         let plan = task.hasUplink ? try plan(task.uplink) : nil
-        let reply = try ComputeThreads.withThreads(1) {
-            try start.withUnsafeBufferPointer {
-                try local.run(
-                    client: index, round: Int(task.round), indices: indices, data: data, start: $0, seed: config.seed,
-                    rule: rule, uplink: plan, memory: memory)
-            }
+        let reply = try start.withUnsafeBufferPointer {
+            try local.run(
+                client: index, round: Int(task.round), indices: indices, data: data, start: $0, seed: config.seed,
+                rule: rule, uplink: plan, memory: memory)
         }
         FaultInjection.point("client-trained")
         pending = (Int(task.round), reply.state)
@@ -142,14 +197,15 @@ public final class FederatedClient: @unchecked Sendable {
         summary.trainLoss = reply.trainLoss
         summary.computeSeconds = reply.computeSeconds
         summary.failure = reply.failure ?? ""
-        summary.upload = Wire.vectors(reply.upload)
-        return Wire.chunks(reply.payload, size: chunkLimit).map { piece in
+        let (upload, layout) = Wire.pack(reply.payload, vectors: reply.upload)
+        summary.upload = layout
+        return Wire.chunks(upload, size: chunkLimit).map { piece in
             var c = Fedswift_V1_UpdateChunk()
             c.round = task.round
             c.attempt = task.attempt
             c.offset = UInt64(piece.offset)
             c.data = piece.data
-            c.totalBytes = UInt64(reply.payload.count)
+            c.totalBytes = UInt64(upload.count)
             c.last = piece.last
             if piece.last { c.summary = summary }
             var m = Fedswift_V1_ClientMessage()
@@ -201,4 +257,80 @@ public final class FederatedClient: @unchecked Sendable {
 extension TensorwiseCodec {
     /// The inner PowerSGD codec, whose warm starts are state.
     var powerSGD: PowerSGDCodec? { codec as? PowerSGDCodec }
+}
+
+/// How often a session sends a heartbeat: half the coordinator's announced interval.
+final class HeartbeatInterval: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 10.0
+    var seconds: Double {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
+}
+
+/// Threads that run the local training of a process's clients (each with its own model and
+/// buffers, ``LocalUpdate``), outside Swift's cooperative pool, one job at a time per thread in
+/// the order they were asked for. The threads end when the workers are released.
+public final class TrainingWorkers: @unchecked Sendable {
+    let parameterCount: Int
+    let tensors: [TensorwiseCodec.Tensor]
+    private let queue: JobQueue
+
+    /// `threads` workers for `config`'s model, each training single-threaded.
+    public init(config: ExperimentConfig, threads: Int) throws {
+        let locals = try (0..<max(1, threads)).map { _ in
+            try LocalUpdate(model: config.model, seed: config.seed, training: config.local)
+        }
+        parameterCount = locals[0].model.parameterCount
+        tensors = locals[0].model.parameters.entries.map {
+            TensorwiseCodec.Tensor(name: $0.name, shape: $0.shape.dims)
+        }
+        let queue = JobQueue()
+        self.queue = queue
+        for local in locals {
+            let thread = Thread {
+                while let job = queue.next() { ComputeThreads.withThreads(1) { job(local) } }
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+    }
+
+    deinit { queue.close() }
+
+    /// Runs `body` with a worker's `LocalUpdate` on its thread.
+    func run<R: Sendable>(_ body: @escaping @Sendable (LocalUpdate) throws -> R) async throws -> R {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.add { local in continuation.resume(with: Result { try body(local) }) }
+        }
+    }
+
+    final class JobQueue: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var jobs: [(LocalUpdate) -> Void] = []
+        private var closed = false
+
+        func add(_ job: @escaping (LocalUpdate) -> Void) {
+            condition.withLock {
+                jobs.append(job)
+                condition.signal()
+            }
+        }
+
+        /// The next job, waiting for one; nil once closed.
+        func next() -> ((LocalUpdate) -> Void)? {
+            condition.lock()
+            defer { condition.unlock() }
+            while jobs.isEmpty && !closed { condition.wait() }
+            return jobs.isEmpty ? nil : jobs.removeFirst()
+        }
+
+        func close() {
+            condition.withLock {
+                closed = true
+                condition.broadcast()
+            }
+        }
+    }
 }

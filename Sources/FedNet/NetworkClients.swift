@@ -2,6 +2,7 @@ import FedCompress
 import FedCore
 import FedEngine
 import Foundation
+import Logging
 
 /// The coordinator's client pool: the clients connected over the network, each a session of the
 /// `Coordinator.Session` stream (see ``CoordinatorService``). The round engine asks it for a
@@ -11,18 +12,30 @@ import Foundation
 ///
 /// Sessions register and deliver chunks from gRPC's tasks; the engine calls ``train(_:)`` from its
 /// own thread, which blocks until the round's replies are in. All state is behind one lock.
+///
+/// A session that sends nothing (no chunk, no heartbeat) for twice ``heartbeatSeconds`` is ended
+/// by its service (``silence(client:id:)``) and leaves the round's waiting list at once. Refused
+/// and rejected updates are logged with their reason (never a token) and counted in ``metrics``.
 public final class NetworkClients: ClientPool, @unchecked Sendable {
     public let config: ExperimentConfig
     /// Largest chunk either side sends or accepts.
     public let maximumChunkBytes: Int
     /// Longest a round waits for replies when the experiment sets no deadline.
     public let roundTimeout: Double
+    /// How often an idle client must send a heartbeat (announced in the Welcome).
+    public let heartbeatSeconds: Double
+    /// The largest upload accepted (``Wire/maximumUpload(parameterCount:tensors:vectorValues:)``).
+    public let maximumUploadBytes: Int
+    public let metrics: CoordinatorMetrics
+    let logger: Logger
     let parameterCount: Int
 
     struct Session {
         let id: UInt64
         let outbound: AsyncStream<Fedswift_V1_CoordinatorMessage>.Continuation
+        /// The upload in progress: one per session, a new (round, attempt) replaces it.
         var upload: (round: Int, attempt: Int, assembler: ChunkAssembler)?
+        var lastHeard = ContinuousClock.now
     }
 
     private struct State {
@@ -37,18 +50,27 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
         /// round's first task (aggregation, evaluation, checkpoint: the coordinator's own time).
         var lastReply: ContinuousClock.Instant?
         var gaps: [Double] = []
+        /// Set by ``closeAll(stopping:)`` when the coordinator stops before the run is over.
+        var stopping = false
     }
 
     private let lock = NSCondition()
     private var state = State()
 
     public init(
-        config: ExperimentConfig, parameterCount: Int, maximumChunkBytes: Int = 1 << 20, roundTimeout: Double = 600
+        config: ExperimentConfig, parameterCount: Int, tensors: Int = 1, uploadVectorValues: Int = 0,
+        maximumChunkBytes: Int = 1 << 20, roundTimeout: Double = 600, heartbeatSeconds: Double = 30,
+        metrics: CoordinatorMetrics = CoordinatorMetrics(), logger: Logger = Logger(label: "fedswift.coordinator")
     ) {
         self.config = config
         self.parameterCount = parameterCount
         self.maximumChunkBytes = maximumChunkBytes
         self.roundTimeout = roundTimeout
+        self.heartbeatSeconds = heartbeatSeconds
+        self.metrics = metrics
+        self.logger = logger
+        maximumUploadBytes = Wire.maximumUpload(
+            parameterCount: parameterCount, tensors: tensors, vectorValues: uploadVectorValues)
     }
 
     private func locked<R>(_ body: (inout State) throws -> R) rethrows -> R {
@@ -66,12 +88,15 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
     /// The indices of the connected clients, sorted.
     public var connected: [Int] { locked { $0.sessions.keys.sorted() } }
 
-    /// Blocks until at least `count` clients are connected or `timeout` seconds pass; returns how many are.
-    public func waitForClients(_ count: Int, timeout: Double) -> Int {
+    /// Blocks until at least `count` clients are connected, `timeout` seconds pass or `stop` says
+    /// so (asked every quarter second); returns how many are connected.
+    public func waitForClients(_ count: Int, timeout: Double, stop: () -> Bool = { false }) -> Int {
         let deadline = Date().addingTimeInterval(timeout)
         lock.lock()
         defer { lock.unlock() }
-        while state.sessions.count < count && lock.wait(until: deadline) {}
+        while state.sessions.count < count && Date() < deadline && !stop() {
+            _ = lock.wait(until: min(deadline, Date().addingTimeInterval(0.25)))
+        }
         return state.sessions.count
     }
 
@@ -81,18 +106,28 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
     func register(client: Int, outbound: AsyncStream<Fedswift_V1_CoordinatorMessage>.Continuation) -> UInt64 {
         locked { s in
             s.nextSession += 1
-            s.sessions[client]?.outbound.finish()
+            if let old = s.sessions[client] {
+                old.outbound.finish()
+                metrics.endedSession(cause: "replaced")
+                logger.info("session replaced by a new one", metadata: ["client": "\(client)"])
+            }
             s.sessions[client] = Session(id: s.nextSession, outbound: outbound, upload: nil)
+            metrics.connected(s.sessions.count)
             return s.nextSession
         }
     }
 
-    /// Ends every session (their streams close; clients see the end of the run).
-    public func closeAll() {
+    /// Ends every session. When the run is over clients see its end; with `stopping` (the
+    /// coordinator stops early) their streams end with UNAVAILABLE, and they reconnect.
+    public func closeAll(stopping: Bool = false) {
         locked { s in
+            s.stopping = stopping
             for session in s.sessions.values { session.outbound.finish() }
         }
     }
+
+    /// Whether ``closeAll(stopping:)`` ended the sessions before the run was over.
+    var stopping: Bool { locked { $0.stopping } }
 
     /// Removes `client`'s session `id` (a later session of the same client stays).
     func unregister(client: Int, id: UInt64) {
@@ -100,6 +135,22 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
             guard s.sessions[client]?.id == id else { return }
             s.sessions[client] = nil
             s.waiting.remove(client)
+            metrics.connected(s.sessions.count)
+        }
+    }
+
+    /// Notes that `client`'s session `id` was heard from.
+    func heard(client: Int, id: UInt64) {
+        locked { s in
+            if s.sessions[client]?.id == id { s.sessions[client]!.lastHeard = .now }
+        }
+    }
+
+    /// Seconds since `client`'s session `id` was last heard from (nil: the session is gone).
+    func silence(client: Int, id: UInt64) -> Double? {
+        locked { s in
+            guard let session = s.sessions[client], session.id == id else { return nil }
+            return (ContinuousClock.now - session.lastHeard).seconds
         }
     }
 
@@ -108,13 +159,15 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
     func receive(_ chunk: Fedswift_V1_UpdateChunk, from client: Int) throws {
         try locked { s in
             guard var session = s.sessions[client] else { return }
+            session.lastHeard = .now
+            s.sessions[client] = session
             let round = Int(chunk.round)
             let attempt = Int(chunk.attempt)
             guard round == s.round, s.waiting.contains(client) else { return }  // late, repeated or unasked: ignored
             if session.upload == nil || session.upload!.round != round || session.upload!.attempt != attempt {
-                let bound = IdentityCodec.size(count: parameterCount) + 1024
                 session.upload = (
-                    round, attempt, try ChunkAssembler(total: Int(clamping: chunk.totalBytes), maximum: bound)
+                    round, attempt,
+                    try ChunkAssembler(total: Int(clamping: chunk.totalBytes), maximum: maximumUploadBytes)
                 )
             }
             guard chunk.data.count <= maximumChunkBytes else {
@@ -125,11 +178,13 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
             }
             try session.upload!.assembler.add(offset: Int(clamping: chunk.offset), data: chunk.data, last: chunk.last)
             if session.upload!.assembler.complete {
-                let payload = session.upload!.assembler.bytes
+                let received = session.upload!.assembler.bytes
                 session.upload = nil
+                s.sessions[client] = session
                 let summary = chunk.summary
-                let upload = try Wire.floats(summary.upload)
+                let (payload, upload) = try Wire.unpack(received, layout: summary.upload)
                 let bytes = payload.count + upload.values.reduce(0) { $0 + IdentityCodec.size(count: $1.count) }
+                metrics.received(bytes: received.count)
                 s.replies[client] = ClientReply(
                     client: client, payload: payload, upload: upload, uploadBytes: bytes,
                     sampleCount: Int(clamping: summary.sampleCount),
@@ -157,9 +212,11 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
     public func train(_ request: RoundRequest) throws -> [ClientReply] {
         var model: [UInt8] = []
         request.model.withUnsafeBufferPointer { IdentityCodec.encode($0, into: &model) }
-        let chunks = Wire.chunks(model, size: maximumChunkBytes)
+        let (payload, layout) = Wire.pack(model, vectors: request.vectors)
+        model = []
+        let chunks = Wire.chunks(payload, size: maximumChunkBytes)
         let limit = config.deadlineSeconds ?? roundTimeout
-        let vectors = Wire.vectors(request.vectors)
+        metrics.started(round: request.round)
         locked { s in
             s.round = request.round
             s.started = .now
@@ -171,8 +228,8 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
                 var t = Fedswift_V1_RoundTask()
                 t.round = UInt32(request.round)
                 t.attempt = 1
-                t.modelBytes = UInt64(model.count)
-                t.vectors = vectors
+                t.modelBytes = UInt64(payload.count)
+                t.vectors = layout
                 t.deadlineSeconds = config.deadlineSeconds ?? 0
                 if let plan = task.uplink { t.uplink = uplinkSpec(plan) }
                 var message = Fedswift_V1_CoordinatorMessage()
@@ -189,6 +246,7 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
                     session.outbound.yield(m)
                 }
                 s.waiting.insert(task.client)
+                metrics.sent(bytes: payload.count)
             }
         }
         let deadline = Date().addingTimeInterval(limit)
@@ -200,14 +258,25 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
         return replies
     }
 
-    public func finished(round: Int, accepted: [Int]) {
+    public func finished(round: Int, accepted: [Int], rejected: [Int: String]) {
         let kept = Set(accepted)
+        metrics.accepted(updates: accepted.count)
         locked { s in
+            for (client, reason) in rejected.sorted(by: { $0.key < $1.key }) {
+                let kind =
+                    s.replies[client]?.failure != nil
+                    ? "client_failure" : reason.hasPrefix("late") ? "late" : "invalid"
+                metrics.rejected(reason: kind)
+                logger.warning(
+                    "update rejected",
+                    metadata: ["client": "\(client)", "round": "\(round)", "kind": "\(kind)", "reason": "\(reason)"])
+            }
             for (client, session) in s.sessions where s.replies[client] != nil {
                 var r = Fedswift_V1_RoundResult()
                 r.round = UInt32(round)
                 r.attempt = 1
                 r.accepted = kept.contains(client)
+                r.reason = rejected[client] ?? ""
                 var m = Fedswift_V1_CoordinatorMessage()
                 m.result = r
                 session.outbound.yield(m)

@@ -3,31 +3,68 @@ import Foundation
 /// Conversions between the engine's values and the wire contract's messages.
 enum Wire {
     /// The wire contract's version (``Fedswift_V1_Join/protocolVersion``).
-    static let protocolVersion: UInt32 = 1
+    static let protocolVersion: UInt32 = 2
 
-    static func vector(_ values: [Float]) -> Fedswift_V1_Vector {
-        var v = Fedswift_V1_Vector()
-        v.data = values.withUnsafeBytes { Data($0) }
-        return v
-    }
-
-    /// The floats of a vector message.
-    /// - Throws: ``WireError`` if its length is not a multiple of 4.
-    static func floats(_ v: Fedswift_V1_Vector, name: String) throws -> [Float] {
-        guard v.data.count % 4 == 0 else {
-            throw WireError("vector '\(name)' has \(v.data.count) bytes, not a whole number of float32 values")
+    /// `payload` followed by the values of `vectors` (little-endian float32, by sorted name), and
+    /// the layout that tells them apart: how vectors travel in a chunked payload, whatever their size.
+    static func pack(
+        _ payload: [UInt8], vectors: [String: [Float]]
+    ) -> (bytes: [UInt8], layout: [Fedswift_V1_VectorLayout]) {
+        let names = vectors.keys.sorted()
+        var bytes = payload
+        bytes.reserveCapacity(payload.count + names.reduce(0) { $0 + 4 * vectors[$1]!.count })
+        var layout: [Fedswift_V1_VectorLayout] = []
+        for name in names {
+            let values = vectors[name]!
+            values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            var entry = Fedswift_V1_VectorLayout()
+            entry.name = name
+            entry.count = UInt64(values.count)
+            layout.append(entry)
         }
-        var out = [Float](repeating: 0, count: v.data.count / 4)
-        out.withUnsafeMutableBytes { dst in v.data.withUnsafeBytes { dst.copyMemory(from: $0) } }
-        return out
+        return (bytes, layout)
     }
 
-    static func vectors(_ map: [String: [Float]]) -> [String: Fedswift_V1_Vector] { map.mapValues(vector) }
+    /// Splits a payload made by ``pack(_:vectors:)``: the leading bytes and the vectors of `layout`.
+    /// - Throws: ``WireError`` when the vectors do not fit in the payload or a name repeats.
+    static func unpack(
+        _ bytes: [UInt8], layout: [Fedswift_V1_VectorLayout]
+    ) throws -> (payload: [UInt8], vectors: [String: [Float]]) {
+        var vectorBytes = 0
+        for entry in layout {
+            guard entry.count <= UInt64(bytes.count / 4) else {
+                throw WireError("vector '\(entry.name)' of \(entry.count) values does not fit in \(bytes.count) bytes")
+            }
+            vectorBytes += 4 * Int(entry.count)
+        }
+        guard vectorBytes <= bytes.count else {
+            throw WireError("the vectors' \(vectorBytes) bytes do not fit in a payload of \(bytes.count)")
+        }
+        let split = bytes.count - vectorBytes
+        var vectors: [String: [Float]] = [:]
+        var at = split
+        for entry in layout {
+            let n = Int(entry.count)
+            var values = [Float](repeating: 0, count: n)
+            values.withUnsafeMutableBytes { dst in
+                bytes.withUnsafeBytes { dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[at..<(at + 4 * n)])) }
+            }
+            guard vectors.updateValue(values, forKey: entry.name) == nil else {
+                throw WireError("vector '\(entry.name)' appears twice")
+            }
+            at += 4 * n
+        }
+        return (Array(bytes[..<split]), vectors)
+    }
 
-    static func floats(_ map: [String: Fedswift_V1_Vector]) throws -> [String: [Float]] {
-        var out: [String: [Float]] = [:]
-        for (name, v) in map { out[name] = try floats(v, name: name) }
-        return out
+    /// The largest upload the coordinator accepts for a model of `parameterCount` values in
+    /// `tensors` tensors with vectors of `vectorValues` values in all: 12 bytes a parameter (the
+    /// most a catalog codec spends: QSGD with one value a bucket spends a float32 norm and up to 49
+    /// bits of Elias-gamma level on each; a sparse format keeping every value, 8), deflate's
+    /// worst-case growth, the vectors, and room for the headers. Every catalog codec stays below
+    /// it (`WireTests`).
+    static func maximumUpload(parameterCount: Int, tensors: Int, vectorValues: Int) -> Int {
+        12 * parameterCount + parameterCount / 64 + 4 * vectorValues + 256 * (tensors + 1) + 65_536
     }
 
     /// `payload` cut into pieces of at most `size` bytes (one empty piece for an empty payload).

@@ -5,7 +5,7 @@ import FedTensor
 
 /// Options shared by commands that build a model and read Fashion-MNIST.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model: \(ModelZoo.names.joined(separator: ", ")).")
+    @Option(help: "Model: \(ModelZoo.usage).")
     var model = "cnn"
 
     @Option(help: "Dataset (fmnist).")
@@ -29,8 +29,8 @@ struct ModelOptions: ParsableArguments {
     }
 
     func validateCommon() throws {
-        guard ModelZoo.names.contains(model) else {
-            throw ValidationError("unknown model '\(model)'; choose one of: \(ModelZoo.names.joined(separator: ", "))")
+        guard ModelZoo.isKnown(model) else {
+            throw ValidationError("unknown model '\(model)'; choose one of: \(ModelZoo.usage)")
         }
         guard dataset == "fmnist" else { throw ValidationError("unknown dataset '\(dataset)'; available: fmnist") }
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }

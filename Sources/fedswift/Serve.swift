@@ -5,6 +5,7 @@ import FedNet
 import FedSim
 import FedTensor
 import Foundation
+import Logging
 
 extension FedSwiftCommand {
     /// The coordinator of a networked run.
@@ -15,7 +16,9 @@ extension FedSwiftCommand {
                 Listens for `fedswift join` clients, waits for --min-clients of them, and runs the experiment's \
                 rounds with the connected clients. Writes config.yaml, metrics.jsonl, metrics.csv, \
                 model.safetensors and a checkpoint after every round to --state-dir; started again with the \
-                same --state-dir it resumes the run, and clients reconnect by themselves.
+                same --state-dir it resumes the run, and clients reconnect by themselves. SIGTERM or SIGINT \
+                stops it after the round in progress (checkpointed; clients wait for it to come back). \
+                Logs go to standard error; --metrics serves Prometheus metrics over HTTP.
                 """)
 
         @Argument(help: "Experiment YAML file.") var experiment: String
@@ -36,10 +39,17 @@ extension FedSwiftCommand {
                 "File of accepted clients, one 'CLIENT_INDEX SHA256' per line: the SHA-256 (hex) of the client's token, e.g. from `printf %s TOKEN | sha256sum`."
         )
         var tokens: String?
+        @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free port, printed).")
+        var metrics: String?
+        @Option(help: "Seconds between a client's heartbeats; a client silent for twice as long is dropped.")
+        var heartbeat = 30.0
+        @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
         @OptionGroup var compute: BackendOptions
 
         func run() async throws {
             try compute.apply()
+            let logger = try makeLogger(label: "fedswift.coordinator", level: logLevel)
+            guard heartbeat > 0 else { throw ValidationError("--heartbeat must be positive") }
             let config = try loadExperiment(experiment, overrides: overrides)
             let (host, port) = try Self.address(listen)
             let security: ServerSecurity
@@ -54,7 +64,17 @@ extension FedSwiftCommand {
             let accepted = try tokens.map(Self.readTokens)
             let path = stateDir ?? "runs/\(config.name)"
             let coordinator = try Coordinator(
-                config: config, test: try FashionMNIST.load(directory: config.dataDirectory).test, tokens: accepted)
+                config: config, test: try FashionMNIST.load(directory: config.dataDirectory).test, tokens: accepted,
+                heartbeatSeconds: heartbeat, logger: logger)
+            let stop = StopSignals()
+            coordinator.shouldStop = { stop.received != 0 }
+            var endpoint: MetricsServer?
+            if let metrics {
+                let (metricsHost, metricsPort) = try Self.address(metrics)
+                endpoint = try await MetricsServer.start(
+                    host: metricsHost, port: metricsPort, metrics: coordinator.clients.metrics)
+                say("metrics at http://\(metricsHost):\(endpoint!.port)/metrics")
+            }
             let checkpointPath = path + "/" + Checkpoint.fileName
             var resumed = false
             if FileManager.default.fileExists(atPath: checkpointPath) {
@@ -87,6 +107,11 @@ extension FedSwiftCommand {
                         "round \(row.round)/\(rounds)  accuracy \(row.testAccuracy.map { fmt($0, 4) } ?? "-")  "
                             + "clients \(row.completed)/\(row.selected)  wall \(fmt(row.wallTime, 1)) s")
                 })
+            await endpoint?.close()
+            if coordinator.engine.round < config.rounds {
+                say("stopped after round \(coordinator.engine.round); start again with the same --state-dir to resume")
+                throw ExitCode(128 + stop.received)
+            }
             try dir.saveModel(
                 coordinator.engine.model,
                 metadata: ["format": "pt", "fedswift.model": config.model, "fedswift.seed": "\(config.seed)"])
@@ -149,6 +174,14 @@ extension FedSwiftCommand {
         @Option(help: "PEM certificate chain of the client (mutual TLS).") var tlsCert: String?
         @Option(help: "PEM private key of the client (mutual TLS).") var tlsKey: String?
         @Option(help: "Seconds to keep trying while the coordinator cannot be reached.") var patience = 120.0
+        @Option(help: "Threads that train this process's clients (default: the experiment's workers).")
+        var threads: Int?
+        @Option(
+            help:
+                "The client's own training images, an IDX file [N, 28, 28] (gzipped or not), instead of its Fashion-MNIST partition; needs --labels."
+        )
+        var images: String?
+        @Option(help: "The client's own training labels, an IDX file [N].") var labels: String?
         @OptionGroup var compute: BackendOptions
 
         func run() async throws {
@@ -159,9 +192,26 @@ extension FedSwiftCommand {
                     "clients \(client) ..< \(client + virtualClients) are not all in 0 ..< \(config.partition.clients)")
             }
             let (host, port) = try Serve.address(server)
-            let train = try FashionMNIST.load(directory: config.dataDirectory).train
-            let clients = try (client..<(client + virtualClients)).map {
-                try FederatedClient(config: config, index: $0, train: train, token: token)
+            let workers = threads ?? config.workers
+            guard workers >= 1 else { throw ValidationError("--threads must be at least 1") }
+            let clients: [FederatedClient]
+            switch (images, labels) {
+            case (let images?, let labels?):
+                guard virtualClients == 1 else {
+                    throw ValidationError("a data file of its own is one client's: leave out --virtual-clients")
+                }
+                let own = try FashionMNIST.loadSplit(imagesPath: images, labelsPath: labels)
+                clients = [
+                    try FederatedClient(
+                        config: config, index: client, data: own, indices: Array(0..<own.count),
+                        workers: try TrainingWorkers(config: config, threads: workers), token: token)
+                ]
+            case (nil, nil):
+                let train = try FashionMNIST.load(directory: config.dataDirectory).train
+                clients = try FederatedClient.clients(
+                    client..<(client + virtualClients), config: config, train: train, threads: workers, token: token)
+            default:
+                throw ValidationError("--images and --labels go together")
             }
             let security: ClientSecurity =
                 insecure ? .insecure : .tls(trustRoots: ca, certificateChain: tlsCert, privateKey: tlsKey)
@@ -183,4 +233,15 @@ func loadExperiment(_ path: String, overrides: [String]) throws -> ExperimentCon
     } catch let error as ConfigError {
         throw ValidationError("\(path): \(error)")
     }
+}
+
+/// A logger writing to standard error at `level` (swift-log's stream handler).
+func makeLogger(label: String, level: String) throws -> Logger {
+    guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
+        throw ValidationError(
+            "--log-level '\(level)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = parsed
+    return logger
 }

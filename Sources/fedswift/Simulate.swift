@@ -122,7 +122,7 @@ extension FedSwiftCommand {
 
 /// SIGINT and SIGTERM, turned from "terminate now" into "stop after this round": `received` is the
 /// first signal's number (0 before any). A second signal ends the process at once.
-final class StopSignals {
+final class StopSignals: @unchecked Sendable {  // sources are set once; the signal is atomic
     private static let signal = Atomic<Int32>(0)
     private let sources: [any DispatchSourceSignal]
 

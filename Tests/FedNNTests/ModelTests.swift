@@ -72,8 +72,20 @@ import Testing
         #expect {
             _ = try ModelZoo.make("vgg")
         } throws: { error in
-            (error as? ModelError)?.message.contains("mlp, cnn, lenet5, resnet") == true
+            (error as? ModelError)?.message.contains("mlp, mlp-WIDTH (1...65536), cnn, lenet5, resnet") == true
         }
+        #expect(throws: ModelError.self) { try ModelZoo.make("mlp-0") }
+        #expect(throws: ModelError.self) { try ModelZoo.make("mlp-x") }
+        #expect(!ModelZoo.isKnown("mlp-70000") && ModelZoo.isKnown("mlp-4800") && ModelZoo.isKnown("cnn"))
+    }
+
+    /// `mlp-WIDTH`: the mlp's layers and names with hidden layers of WIDTH units.
+    @Test func wideMLPHasTheMLPsNamesAndItsWidth() throws {
+        let wide = try ModelZoo.make("mlp-300", seed: 1)
+        let mlp = try ModelZoo.make("mlp", seed: 1)
+        #expect(wide.parameters.entries.map(\.name) == mlp.parameters.entries.map(\.name))
+        #expect(wide.parameterCount == 784 * 300 + 300 + 300 * 300 + 300 + 300 * 10 + 10)
+        #expect(try ModelZoo.make("mlp-200", seed: 1).parameters.flatValues == mlp.parameters.flatValues)
     }
 
     @Test func initializationIsDeterministicAndPyTorchBounded() throws {

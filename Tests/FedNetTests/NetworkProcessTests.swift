@@ -2,6 +2,10 @@ import FedTestSupport
 import Foundation
 import Testing
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
 /// `fedswift serve` and `fedswift join` as separate processes over loopback HTTP/2, on real
 /// Fashion-MNIST: they end with the simulator's model, byte for byte, also when the coordinator is
 /// killed mid-round and started again, or a client process dies mid-round.
@@ -74,6 +78,35 @@ import Testing
         #expect(rejoined.status == 0, "\(rejoined.output)")
         let sameResumed = try model(dir.file("killed")) == expected
         #expect(sameResumed, "the resumed served run's model differs from the simulator's")
+
+        // SIGTERM while round 3's clients train (the process sends it to itself at that moment):
+        // the coordinator finishes the round in progress, checkpoints it and exits with 128 + 15;
+        // the clients wait for it and finish the run with the restarted one. Its Prometheus
+        // endpoint answers while it runs.
+        let termed = try ChildProcess(
+            [
+                "serve", file, "--listen", "127.0.0.1:0", "--insecure", "--state-dir", dir.file("termed"),
+                "--metrics", "127.0.0.1:0",
+            ], environment: ["FEDSWIFT_FAULT": "round-trained@3:TERM"])
+        let port3 = try Self.port(of: termed)
+        let metricsLine = try #require(termed.output.split(separator: "\n").first { $0.hasPrefix("metrics at ") })
+        let url = try #require(URL(string: String(metricsLine.dropFirst("metrics at ".count))))
+        let before = try String(contentsOf: url, encoding: .utf8)
+        #expect(before.contains("fedswift_connected_clients 0.0"), "\(before)")
+        let waiting = try ChildProcess([
+            "join", file, "--server", "127.0.0.1:\(port3)", "--client", "0", "--virtual-clients", "4", "--insecure",
+        ])
+        let stopped = termed.finish(timeout: 120)
+        #expect(stopped.status == 128 + SIGTERM && !stopped.timedOut, "\(stopped.output)")
+        #expect(stopped.output.contains("stopped after round 3"), "\(stopped.output)")
+        let restarted = try ChildProcess([
+            "serve", file, "--listen", "127.0.0.1:\(port3)", "--insecure", "--state-dir", dir.file("termed"),
+        ])
+        let finished = restarted.finish(timeout: 120)
+        #expect(finished.status == 0 && finished.output.contains("resuming after round 3"), "\(finished.output)")
+        #expect(waiting.finish(timeout: 60).status == 0)
+        let sameTermed = try model(dir.file("termed")) == expected
+        #expect(sameTermed, "the run stopped by SIGTERM and resumed differs from the simulator's")
     }
 
     @Test func aClientProcessKilledMidRoundLeavesTheRoundToTheOthers() throws {

@@ -2,13 +2,15 @@ import FedCore
 import FedData
 import FedEngine
 import FedNN
-import FedNet
 import FedSim
 import FedTensor
+import FedTestSupport
 import Foundation
 import GRPCCore
 import GRPCInProcessTransport
 import Testing
+
+@testable import FedNet
 
 /// Rounds over gRPC (the in-process transport) between a coordinator and real client sessions:
 /// with deterministic clients and no deadline they are the simulator's rounds, bit for bit.
@@ -33,14 +35,19 @@ import Testing
                 """)
     }
 
-    /// Runs `config` with a coordinator and one session per client over an in-process transport.
-    static func network(_ config: ExperimentConfig) async throws -> (model: [Float], rows: [RoundMetrics]) {
+    /// Runs `config` with a coordinator and one session per client over an in-process transport
+    /// (the clients of the experiment's partition of `data.train` unless given).
+    static func network(
+        _ config: ExperimentConfig, clients given: [FederatedClient]? = nil
+    ) async throws -> (model: [Float], rows: [RoundMetrics]) {
         let transport = InProcessTransport()
         let coordinator = try Coordinator(config: config, test: data.test)
         let server = GRPCServer(transport: transport.server, services: [coordinator.service])
-        let clients = try (0..<config.partition.clients).map {
-            try FederatedClient(config: config, index: $0, train: data.train)
-        }
+        let clients =
+            try given
+            ?? (0..<config.partition.clients).map {
+                try FederatedClient(config: config, index: $0, train: data.train)
+            }
         var rows: [RoundMetrics] = []
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
@@ -79,5 +86,40 @@ import Testing
         }
         let same = model.map(\.bitPattern) == sim.model.parameters.values.map(\.bitPattern)
         #expect(same, "\(settings): the network run's model differs from the simulator's")
+    }
+
+    /// Client 0 trains on IDX files of its own (`fedswift join --images --labels`): the run is the
+    /// one where it holds the same samples in memory, and its update counts with its file's size.
+    @Test func aClientTrainsOnADataFileOfItsOwn() async throws {
+        let config = try Self.config()
+        let dir = try TemporaryDirectory()
+        let count = 37
+        var rng = SeededRNG(seed: 4)
+        let pixels = (0..<(count * 28 * 28)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let labels = (0..<count).map { _ in UInt8(rng.next() % 10) }
+        func idx(_ dims: [Int], _ bytes: [UInt8]) -> Data {
+            var out: [UInt8] = [0, 0, 8, UInt8(dims.count)]
+            for d in dims { out += withUnsafeBytes(of: UInt32(d).bigEndian, Array.init) }
+            return Data(out + bytes)
+        }
+        try idx([count, 28, 28], pixels).write(to: URL(fileURLWithPath: dir.file("images.idx")))
+        try idx([count], labels).write(to: URL(fileURLWithPath: dir.file("labels.idx")))
+        let own = try FashionMNIST.loadSplit(imagesPath: dir.file("images.idx"), labelsPath: dir.file("labels.idx"))
+        let memory = try LabeledDataset(
+            images: Tensor(shape: Shape([count, 1, 28, 28]), scalars: pixels.map { Float($0) / 255 }),
+            labels: labels.map(Int32.init), classCount: 10)
+        func clients(_ data: LabeledDataset) throws -> [FederatedClient] {
+            let workers = try TrainingWorkers(config: config, threads: 1)
+            return try [
+                FederatedClient(config: config, index: 0, data: data, indices: Array(0..<count), workers: workers)
+            ]
+                + FederatedClient.clients(
+                    1..<config.partition.clients, config: config, train: Self.data.train, threads: 1)
+        }
+        let fromFile = try await Self.network(config, clients: try clients(own))
+        let inMemory = try await Self.network(config, clients: try clients(memory))
+        #expect(fromFile.model.map(\.bitPattern) == inMemory.model.map(\.bitPattern))
+        let partitioned = try await Self.network(config)
+        #expect(fromFile.model != partitioned.model, "client 0 trained on its file, not its partition")
     }
 }

@@ -1,7 +1,9 @@
+import FedCompress
 import FedCore
 import FedData
 import FedEngine
 import FedNN
+import FedTensor
 import Foundation
 import GRPCCore
 import GRPCInProcessTransport
@@ -32,12 +34,53 @@ import Testing
         #expect(throws: WireError.self) { try ChunkAssembler(total: 1 << 40, maximum: 1 << 20) }
     }
 
-    @Test func vectorsRoundTripAndRefuseRaggedBytes() throws {
-        let v: [Float] = [1, -2.5, .leastNonzeroMagnitude, 3e38]
-        #expect(try Wire.floats(Wire.vector(v), name: "v") == v)
-        var ragged = Fedswift_V1_Vector()
-        ragged.data = Data([1, 2, 3])
-        #expect(throws: WireError.self) { try Wire.floats(ragged, name: "ragged") }
+    @Test func vectorsTravelAfterThePayloadAndAreCheckedAgainstTheirLayout() throws {
+        let payload: [UInt8] = [1, 2, 3, 4, 5]
+        let vectors: [String: [Float]] = ["b": [1, -2.5, .leastNonzeroMagnitude], "a": [3e38]]
+        let (bytes, layout) = Wire.pack(payload, vectors: vectors)
+        #expect(bytes.count == 5 + 16 && layout.map(\.name) == ["a", "b"] && layout.map(\.count) == [1, 3])
+        let back = try Wire.unpack(bytes, layout: layout)
+        #expect(back.payload == payload && back.vectors == vectors)
+        #expect(try Wire.unpack(payload, layout: []).payload == payload)
+        // Vectors larger than the payload, and a name twice.
+        var big = Fedswift_V1_VectorLayout()
+        big.name = "big"
+        big.count = 6
+        #expect(throws: WireError.self) { try Wire.unpack(bytes, layout: [big]) }
+        big.count = UInt64.max
+        #expect(throws: WireError.self) { try Wire.unpack(bytes, layout: [big]) }
+        #expect(throws: WireError.self) { try Wire.unpack(bytes, layout: [layout[1], layout[1]]) }
+    }
+
+    /// The coordinator's upload bound holds every catalog codec at its most expansive settings,
+    /// per tensor and flat, on the mlp's tensors.
+    @Test func everyCodecStaysWithinTheUploadBound() throws {
+        let model = try ModelZoo.make("mlp", seed: 1)
+        let tensors = model.parameters.entries.map { TensorwiseCodec.Tensor(name: $0.name, shape: $0.shape.dims) }
+        let n = model.parameterCount
+        var rng = SeededRNG(seed: 9)
+        let values = (0..<n).map { _ in Float(Double(rng.next() % 2_000_001) / 1e6 - 1) }
+        let settings: [String: [[String: Double]]] = [
+            "topk": [["ratio": 1], ["ratio": 1, "approximate": 1]],
+            "randomk": [["ratio": 1]],
+            "threshold": [["threshold": 0]],
+            "qsgd": [["s": 16_777_216, "elias": 1, "bucket": 1], ["s": 16_777_216, "bucket": 1]],
+            "terngrad": [["bucket": 1]],
+            "stc": [["ratio": 1]],
+            "powersgd": [["rank": 65_536]],
+            "composite": [["ratio": 1, "s": 0, "deflate": 1], ["ratio": 1, "s": 0]],
+        ]
+        let bound = Wire.maximumUpload(parameterCount: n, tensors: tensors.count, vectorValues: 0)
+        for description in Codecs.catalog {
+            for parameters in settings[description.name] ?? [[:]] {
+                let inner = try Codecs.make(name: description.name, parameters: parameters)
+                for layout in [tensors, [TensorwiseCodec.Tensor(name: "update", shape: [n])]] {
+                    let codec = try TensorwiseCodec(tensors: layout, codec: inner, minimumElements: 0)
+                    let size = try codec.encode(values, context: CodecContext(seed: 1, stream: "bound")).count
+                    #expect(size <= bound, "\(description.name) \(parameters): \(size) bytes above \(bound)")
+                }
+            }
+        }
     }
 }
 

@@ -57,7 +57,7 @@ import Testing
     @Test(arguments: [
         ("rounds: 0", "rounds", "out of range"),
         ("modle: cnn", "modle", "unknown key"),
-        ("model: vgg", "model", "one of: mlp, cnn, lenet5, resnet"),
+        ("model: vgg", "model", "one of: mlp, mlp-WIDTH (1...65536), cnn, lenet5, resnet"),
         ("partition: {scheme: zipf, clients: 20}", "partition.scheme", "one of: iid, dirichlet, shards, quantity"),
         ("partition: {clients: 20, alhpa: 1}", "partition.alhpa", "unknown key"),
         ("local: {lr: fast}", "local.lr", "expected a number"),

@@ -192,8 +192,10 @@ public nonisolated struct Fedswift_V1_UpdateSummary: Sendable {
   /// Set when the client could not produce an update (e.g. it was not finite); the payload is then empty.
   public var failure: String = String()
 
-  /// The strategy's uploaded vectors (SCAFFOLD: "control_delta").
-  public var upload: Dictionary<String,Fedswift_V1_Vector> = [:]
+  /// The strategy's uploaded vectors (SCAFFOLD: "control_delta"), in this order: their float32
+  /// values (little-endian) follow the encoded update in the chunked payload, so `total_bytes` is
+  /// the update's size plus 4 bytes a value.
+  public var upload: [Fedswift_V1_VectorLayout] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -303,7 +305,8 @@ public nonisolated struct Fedswift_V1_RoundTask: Sendable {
 
   public var attempt: UInt32 = 0
 
-  /// Size of the model payload (the identity codec's dense format) that follows.
+  /// Size of the payload that follows in ModelChunks: the model (the identity codec's dense format),
+  /// then the values of `vectors`.
   public var modelBytes: UInt64 = 0
 
   /// How to encode the update; absent: dense float32 (the identity codec's format).
@@ -316,11 +319,12 @@ public nonisolated struct Fedswift_V1_RoundTask: Sendable {
   /// Clears the value of `uplink`. Subsequent reads from it will return its default value.
   public mutating func clearUplink() {self._uplink = nil}
 
-  /// The strategy's broadcast vectors (SCAFFOLD: "control").
-  public var vectors: Dictionary<String,Fedswift_V1_Vector> = [:]
-
   /// Seconds from now until the coordinator stops waiting for this round (0: no deadline).
   public var deadlineSeconds: Double = 0
+
+  /// The strategy's broadcast vectors (SCAFFOLD: "control"), in this order: their float32 values
+  /// (little-endian) follow the model's bytes in the chunked payload.
+  public var vectors: [Fedswift_V1_VectorLayout] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -381,7 +385,8 @@ public nonisolated struct Fedswift_V1_ModelChunk: Sendable {
 }
 
 /// Whether the coordinator accepted the client's update of `round`; the client keeps its new
-/// strategy state only if it was accepted.
+/// strategy state only if it was accepted. `reason` says why an update was not (not finite, wrong
+/// size, above the norm bound, late, ...).
 public nonisolated struct Fedswift_V1_RoundResult: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -400,13 +405,16 @@ public nonisolated struct Fedswift_V1_RoundResult: Sendable {
   public init() {}
 }
 
-/// A float vector as little-endian float32 bytes.
-public nonisolated struct Fedswift_V1_Vector: Sendable {
+/// A named float32 vector that travels in a chunked payload, after the model or the update.
+public nonisolated struct Fedswift_V1_VectorLayout: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var data: Data = Data()
+  public var name: String = String()
+
+  /// Number of float32 values.
+  public var count: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -671,7 +679,7 @@ nonisolated extension Fedswift_V1_UpdateChunk: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Fedswift_V1_UpdateSummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpdateSummary"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}sample_count\0\u{3}samples_processed\0\u{1}steps\0\u{3}train_loss\0\u{3}compute_seconds\0\u{1}failure\0\u{1}upload\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}sample_count\0\u{3}samples_processed\0\u{1}steps\0\u{3}train_loss\0\u{3}compute_seconds\0\u{1}failure\0\u{2}\u{2}upload\0\u{c}\u{7}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -685,7 +693,7 @@ nonisolated extension Fedswift_V1_UpdateSummary: SwiftProtobuf.Message, SwiftPro
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.trainLoss) }()
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.computeSeconds) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.failure) }()
-      case 7: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Fedswift_V1_Vector>.self, value: &self.upload) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.upload) }()
       default: break
       }
     }
@@ -711,7 +719,7 @@ nonisolated extension Fedswift_V1_UpdateSummary: SwiftProtobuf.Message, SwiftPro
       try visitor.visitSingularStringField(value: self.failure, fieldNumber: 6)
     }
     if !self.upload.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Fedswift_V1_Vector>.self, value: self.upload, fieldNumber: 7)
+      try visitor.visitRepeatedMessageField(value: self.upload, fieldNumber: 8)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -913,7 +921,7 @@ nonisolated extension Fedswift_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Fedswift_V1_RoundTask: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RoundTask"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}round\0\u{1}attempt\0\u{3}model_bytes\0\u{1}uplink\0\u{1}vectors\0\u{4}\u{2}deadline_seconds\0\u{c}\u{6}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}round\0\u{1}attempt\0\u{3}model_bytes\0\u{1}uplink\0\u{4}\u{3}deadline_seconds\0\u{1}vectors\0\u{c}\u{5}\u{1}\u{c}\u{6}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -925,8 +933,8 @@ nonisolated extension Fedswift_V1_RoundTask: SwiftProtobuf.Message, SwiftProtobu
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.modelBytes) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._uplink) }()
-      case 5: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Fedswift_V1_Vector>.self, value: &self.vectors) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self.deadlineSeconds) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.vectors) }()
       default: break
       }
     }
@@ -949,11 +957,11 @@ nonisolated extension Fedswift_V1_RoundTask: SwiftProtobuf.Message, SwiftProtobu
     try { if let v = self._uplink {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
-    if !self.vectors.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Fedswift_V1_Vector>.self, value: self.vectors, fieldNumber: 5)
-    }
     if self.deadlineSeconds.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.deadlineSeconds, fieldNumber: 7)
+    }
+    if !self.vectors.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.vectors, fieldNumber: 8)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -963,8 +971,8 @@ nonisolated extension Fedswift_V1_RoundTask: SwiftProtobuf.Message, SwiftProtobu
     if lhs.attempt != rhs.attempt {return false}
     if lhs.modelBytes != rhs.modelBytes {return false}
     if lhs._uplink != rhs._uplink {return false}
-    if lhs.vectors != rhs.vectors {return false}
     if lhs.deadlineSeconds != rhs.deadlineSeconds {return false}
+    if lhs.vectors != rhs.vectors {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1130,9 +1138,9 @@ nonisolated extension Fedswift_V1_RoundResult: SwiftProtobuf.Message, SwiftProto
   }
 }
 
-nonisolated extension Fedswift_V1_Vector: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Vector"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}data\0")
+nonisolated extension Fedswift_V1_VectorLayout: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VectorLayout"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}count\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1140,21 +1148,26 @@ nonisolated extension Fedswift_V1_Vector: SwiftProtobuf.Message, SwiftProtobuf._
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.count) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.data.isEmpty {
-      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 1)
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.count != 0 {
+      try visitor.visitSingularUInt64Field(value: self.count, fieldNumber: 2)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Fedswift_V1_Vector, rhs: Fedswift_V1_Vector) -> Bool {
-    if lhs.data != rhs.data {return false}
+  public static func ==(lhs: Fedswift_V1_VectorLayout, rhs: Fedswift_V1_VectorLayout) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.count != rhs.count {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
