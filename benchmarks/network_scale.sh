@@ -21,7 +21,7 @@ rounds: $rounds
 workers: 1
 model: mlp
 partition: {scheme: iid, clients: $sessions}
-clients_per_round: 100
+clients_per_round: ${PER_ROUND:-100}
 local: {steps: 2, batch_size: 16, lr: 0.05}
 evaluation: {every: $rounds, samples: 1000}
 YAML
@@ -51,15 +51,19 @@ rows = [json.loads(l) for l in open(f"{out}/net/metrics.jsonl")]
 walls = [r["wall_time_s"] for r in rows]
 per = [b - a for a, b in zip([0.0] + walls[:-1], walls)]
 def field(path, name):
-    m = re.search(rf"{name}: *([0-9.:]+)", open(path).read())
-    return m.group(1) if m else "?"
+    m = re.search(re.escape(name) + r": *([0-9.:]+)", open(path).read())
+    return m.group(1) if m else "0"
 serve = f"{out}/serve.time"
-cpu = float(field(serve, "User time \\(seconds\\)")) + float(field(serve, "System time \\(seconds\\)"))
-joins = [int(field(p, "Maximum resident set size \\(kbytes\\)")) for p in sorted(glob.glob(f"{out}/join-*.time"))]
+cpu = float(field(serve, "User time (seconds)")) + float(field(serve, "System time (seconds)"))
+rss = int(field(serve, "Maximum resident set size (kbytes)")) / 1024
+wall = field(serve, "Elapsed (wall clock) time (h:mm:ss or m:ss)")
+joins = [int(field(p, "Maximum resident set size (kbytes)")) / 1024 for p in sorted(glob.glob(f"{out}/join-*.time"))]
+connect = re.search(r"clients=(\d+) seconds=([0-9.]+)", open(serve).read())
 print(f"{sessions} sessions in {procs} join processes, 100 a round, {len(rows)} rounds")
+if connect:
+    print(f"all {connect.group(1)} sessions connected {float(connect.group(2)):.1f} s after the coordinator listened")
 print(f"s/round: median {statistics.median(per):.3f} (each: {', '.join(f'{x:.2f}' for x in per)})")
 print(f"completed per round: {[r['completed'] for r in rows]}")
-print(f"coordinator: peak RSS {int(field(serve, 'Maximum resident set size \\(kbytes\\)')) / 1024:.0f} MiB, "
-      f"CPU {cpu:.1f} s over {field(serve, 'Elapsed \\(wall clock\\) time \\(h:mm:ss or m:ss\\)')} wall")
-print(f"join processes: peak RSS {', '.join(f'{j / 1024:.0f}' for j in joins)} MiB")
+print(f"coordinator: peak RSS {rss:.0f} MiB, CPU {cpu:.1f} s over {wall} wall")
+print(f"join processes: peak RSS {', '.join(f'{j:.0f}' for j in joins)} MiB")
 PY

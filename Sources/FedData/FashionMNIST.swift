@@ -63,6 +63,17 @@ public enum FashionMNIST {
         return (train, test)
     }
 
+    /// The test split alone (what a coordinator evaluates on), as ``load(directory:normalization:)`` reads it.
+    public static func loadTest(
+        directory: String? = nil, normalization: Normalization = .unitRange
+    ) throws -> LabeledDataset {
+        let root = resolveDirectory(directory)
+        return try loadSplit(
+            imagesPath: locate("t10k-images-idx3-ubyte", in: root),
+            labelsPath: locate("t10k-labels-idx1-ubyte", in: root),
+            normalization: normalization)
+    }
+
     /// Loads one split from an images IDX file (`[N, 28, 28]`) and a labels IDX file (`[N]`),
     /// gzipped or raw.
     ///

@@ -41,7 +41,6 @@ public final class RoundEngine {
     private let ratioPolicy: (any RatioPolicy)?
     private let tensors: [TensorwiseCodec.Tensor]
     var receiver: UpdateReceiver
-    private var globalPayload: [UInt8] = []
     /// Buffers for received updates, recycled every round.
     private var deltaPool: [[Float]] = []
 
@@ -116,8 +115,7 @@ public final class RoundEngine {
             _ = try broadcast.send(round: round, global: UnsafeBufferPointer(model.parameters.values))
             for c in selected { downloadBytes[c] = broadcast.download(client: c, round: round) + extraDown }
         } else {
-            IdentityCodec.encode(UnsafeBufferPointer(model.parameters.values), into: &globalPayload)
-            for c in selected { downloadBytes[c] = globalPayload.count + extraDown }
+            for c in selected { downloadBytes[c] = IdentityCodec.size(count: count) + extraDown }
         }
         let plans = try uplinks(for: active, round: round, pool: pool)
         let tasks = zip(active, plans).map { c, plan in

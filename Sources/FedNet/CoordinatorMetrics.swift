@@ -15,7 +15,7 @@ import Prometheus
 /// - `fedswift_joins_refused_total{code}`: Joins refused, by gRPC status;
 /// - `fedswift_sessions_ended_total{cause}`: sessions the coordinator ended (`silent`: no message
 ///   for twice the heartbeat; `protocol`: a message that broke the wire contract; `replaced`: the
-///   client opened a new session).
+///   client opened a new session; `stream_error`: the transport failed the stream).
 public final class CoordinatorMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     let connected: Gauge

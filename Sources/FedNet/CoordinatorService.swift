@@ -99,6 +99,13 @@ public struct CoordinatorService: Fedswift_V1_Coordinator.SimpleServiceProtocol 
                 "session ended: the client broke the wire contract",
                 metadata: ["client": "\(client)", "reason": "\(error.message)"])
             throw RPCError(code: .invalidArgument, message: error.message)
+        } catch is CancellationError {
+            throw CancellationError()  // the session ended from the coordinator's side
+        } catch {
+            clients.metrics.endedSession(cause: "stream_error")
+            clients.logger.notice(
+                "session ended: its stream failed", metadata: ["client": "\(client)", "error": "\(error)"])
+            throw error
         }
     }
 

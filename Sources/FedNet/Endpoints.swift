@@ -2,6 +2,7 @@ import FedEngine
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import Logging
 
 /// How a coordinator secures its listening socket.
 public enum ServerSecurity: Sendable {
@@ -85,12 +86,13 @@ extension Coordinator {
 }
 
 extension FederatedClient {
-    /// Runs `clients` (each its own session) against the coordinator at `host:port` over one
-    /// connection, until the coordinator ends the run. A session that fails (the coordinator not
+    /// Runs `clients` (each its own session) against the coordinator at `host:port`, at most
+    /// `sessionsPerConnection` sessions on a connection, until the coordinator ends the run. A session that fails (the coordinator not
     /// up yet, restarted, or the connection lost) is opened again after an exponential backoff with
     /// jitter (0.1 s doubling to 5 s), for at most `patience` seconds without a successful session.
     public static func join(
-        _ clients: [FederatedClient], host: String, port: Int, security: ClientSecurity, patience: Double = 120
+        _ clients: [FederatedClient], host: String, port: Int, security: ClientSecurity, patience: Double = 120,
+        sessionsPerConnection: Int = 200, logger: Logger = Logger(label: "fedswift.client")
     ) async throws {
         let transportSecurity: HTTP2ClientTransport.Posix.TransportSecurity
         switch security {
@@ -104,28 +106,44 @@ extension FederatedClient {
                 }
             }
         }
-        try await withGRPCClient(
-            transport: .http2NIOPosix(
-                target: .ipv4(address: host, port: port), transportSecurity: transportSecurity,
-                config: .defaults {
-                    $0.http2.targetWindowSize = 8 << 20
-                    // Pings a connection idle for 20 s; one unanswered for 20 s more is closed,
-                    // and the sessions on it reconnect.
-                    $0.connection.keepalive = .init(time: .seconds(20), timeout: .seconds(20), allowWithoutCalls: true)
-                },
-                serviceConfig: ServiceConfig()
-            )
-        ) { connection in
-            try await withThrowingDiscardingTaskGroup { group in
-                for client in clients {
-                    group.addTask { try await client.runWithRetries(connection, patience: patience) }
+        // At most `sessionsPerConnection` sessions share a connection: a connection that fails
+        // takes fewer sessions with it, and no connection carries the frames of thousands.
+        let groups = stride(from: 0, to: clients.count, by: max(1, sessionsPerConnection)).map {
+            Array(clients[$0..<min($0 + max(1, sessionsPerConnection), clients.count)])
+        }
+        try await withThrowingDiscardingTaskGroup { connections in
+            for group in groups {
+                connections.addTask {
+                    try await withGRPCClient(
+                        transport: .http2NIOPosix(
+                            target: .ipv4(address: host, port: port), transportSecurity: transportSecurity,
+                            config: .defaults {
+                                $0.http2.targetWindowSize = 8 << 20
+                                // Pings a connection idle for 20 s; one unanswered for 20 s more is
+                                // closed, and the sessions on it reconnect.
+                                $0.connection.keepalive = .init(
+                                    time: .seconds(20), timeout: .seconds(20), allowWithoutCalls: true)
+                            },
+                            serviceConfig: ServiceConfig()
+                        )
+                    ) { connection in
+                        try await withThrowingDiscardingTaskGroup { sessions in
+                            for client in group {
+                                sessions.addTask {
+                                    try await client.runWithRetries(connection, patience: patience, logger: logger)
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
     }
 
     /// Opens sessions until one ends normally (the run is over).
-    func runWithRetries(_ connection: GRPCClient<some ClientTransport>, patience: Double) async throws {
+    func runWithRetries(
+        _ connection: GRPCClient<some ClientTransport>, patience: Double, logger: Logger
+    ) async throws {
         var delay = 0.1
         var lastSuccess = Date()
         var rng = SystemRandomNumberGenerator()
@@ -142,6 +160,8 @@ extension FederatedClient {
                 if joined { lastSuccess = Date() }
                 joined = false
                 guard Date().timeIntervalSince(lastSuccess) < patience else { throw error }
+                logger.notice(
+                    "session failed; reconnecting", metadata: ["client": "\(index)", "error": "\(error)"])
                 try await Task.sleep(for: .seconds(delay * Double.random(in: 0.5...1.5, using: &rng)))
                 delay = min(delay * 2, 5)
             }

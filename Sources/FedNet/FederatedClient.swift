@@ -137,7 +137,7 @@ public final class FederatedClient: @unchecked Sendable {
                         guard let t = task, chunk.round == t.round, model != nil else { continue }
                         try model!.add(offset: Int(clamping: chunk.offset), data: chunk.data, last: chunk.last)
                         if model!.complete {
-                            let bytes = model!.bytes
+                            let bytes = model!.take()
                             model = nil
                             let limit = chunkLimit
                             let messages = try await self.workers.run { local in
@@ -164,7 +164,8 @@ public final class FederatedClient: @unchecked Sendable {
     ) throws
         -> [Fedswift_V1_ClientMessage]
     {
-        let (bytes, vectors) = try Wire.unpack(payload, layout: task.vectors)
+        var bytes = payload
+        let vectors = try Wire.unpack(&bytes, layout: task.vectors)
         var start = [Float](repeating: 0, count: parameterCount)
         try start.withUnsafeMutableBufferPointer { try IdentityCodec.decode(bytes, into: $0) }
         let round = Int(task.round)
@@ -197,8 +198,8 @@ public final class FederatedClient: @unchecked Sendable {
         summary.trainLoss = reply.trainLoss
         summary.computeSeconds = reply.computeSeconds
         summary.failure = reply.failure ?? ""
-        let (upload, layout) = Wire.pack(reply.payload, vectors: reply.upload)
-        summary.upload = layout
+        var upload = reply.payload
+        summary.upload = Wire.pack(&upload, vectors: reply.upload)
         return Wire.chunks(upload, size: chunkLimit).map { piece in
             var c = Fedswift_V1_UpdateChunk()
             c.round = task.round

@@ -158,9 +158,11 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
     /// - Throws: ``WireError`` for a chunk that breaks the contract (the session is then ended).
     func receive(_ chunk: Fedswift_V1_UpdateChunk, from client: Int) throws {
         try locked { s in
-            guard var session = s.sessions[client] else { return }
+            // Taken out of the table while its upload grows, so the assembler's bytes have one
+            // owner and each chunk is appended in place (not copied with all before it).
+            guard var session = s.sessions.removeValue(forKey: client) else { return }
+            defer { s.sessions[client] = session }
             session.lastHeard = .now
-            s.sessions[client] = session
             let round = Int(chunk.round)
             let attempt = Int(chunk.attempt)
             guard round == s.round, s.waiting.contains(client) else { return }  // late, repeated or unasked: ignored
@@ -178,13 +180,12 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
             }
             try session.upload!.assembler.add(offset: Int(clamping: chunk.offset), data: chunk.data, last: chunk.last)
             if session.upload!.assembler.complete {
-                let received = session.upload!.assembler.bytes
+                var payload = session.upload!.assembler.take()
                 session.upload = nil
-                s.sessions[client] = session
                 let summary = chunk.summary
-                let (payload, upload) = try Wire.unpack(received, layout: summary.upload)
+                metrics.received(bytes: payload.count)
+                let upload = try Wire.unpack(&payload, layout: summary.upload)
                 let bytes = payload.count + upload.values.reduce(0) { $0 + IdentityCodec.size(count: $1.count) }
-                metrics.received(bytes: received.count)
                 s.replies[client] = ClientReply(
                     client: client, payload: payload, upload: upload, uploadBytes: bytes,
                     sampleCount: Int(clamping: summary.sampleCount),
@@ -194,7 +195,6 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
                 s.waiting.remove(client)
                 s.lastReply = .now
             }
-            s.sessions[client] = session
         }
     }
 
@@ -210,11 +210,16 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
     }
 
     public func train(_ request: RoundRequest) throws -> [ClientReply] {
-        var model: [UInt8] = []
-        request.model.withUnsafeBufferPointer { IdentityCodec.encode($0, into: &model) }
-        let (payload, layout) = Wire.pack(model, vectors: request.vectors)
-        model = []
+        // The model and the vectors in one payload, cut into chunks (each a copy of its part;
+        // the sessions share them), then released: at most twice the payload at once.
+        var payload: [UInt8] = []
+        payload.reserveCapacity(
+            IdentityCodec.size(count: request.model.count) + request.vectors.values.reduce(0) { $0 + 4 * $1.count })
+        request.model.withUnsafeBufferPointer { IdentityCodec.encode($0, into: &payload) }
+        let layout = Wire.pack(&payload, vectors: request.vectors)
+        let payloadBytes = payload.count
         let chunks = Wire.chunks(payload, size: maximumChunkBytes)
+        payload = []
         let limit = config.deadlineSeconds ?? roundTimeout
         metrics.started(round: request.round)
         locked { s in
@@ -228,7 +233,7 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
                 var t = Fedswift_V1_RoundTask()
                 t.round = UInt32(request.round)
                 t.attempt = 1
-                t.modelBytes = UInt64(payload.count)
+                t.modelBytes = UInt64(payloadBytes)
                 t.vectors = layout
                 t.deadlineSeconds = config.deadlineSeconds ?? 0
                 if let plan = task.uplink { t.uplink = uplinkSpec(plan) }
@@ -246,7 +251,7 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
                     session.outbound.yield(m)
                 }
                 s.waiting.insert(task.client)
-                metrics.sent(bytes: payload.count)
+                metrics.sent(bytes: payloadBytes)
             }
         }
         let deadline = Date().addingTimeInterval(limit)

@@ -5,31 +5,37 @@ enum Wire {
     /// The wire contract's version (``Fedswift_V1_Join/protocolVersion``).
     static let protocolVersion: UInt32 = 2
 
-    /// `payload` followed by the values of `vectors` (little-endian float32, by sorted name), and
-    /// the layout that tells them apart: how vectors travel in a chunked payload, whatever their size.
-    static func pack(
-        _ payload: [UInt8], vectors: [String: [Float]]
-    ) -> (bytes: [UInt8], layout: [Fedswift_V1_VectorLayout]) {
+    /// Appends the values of `vectors` (little-endian float32, by sorted name) to `payload` and
+    /// returns the layout that tells them apart: how vectors travel in a chunked payload, whatever
+    /// their size.
+    static func pack(_ payload: inout [UInt8], vectors: [String: [Float]]) -> [Fedswift_V1_VectorLayout] {
         let names = vectors.keys.sorted()
-        var bytes = payload
-        bytes.reserveCapacity(payload.count + names.reduce(0) { $0 + 4 * vectors[$1]!.count })
+        payload.reserveCapacity(payload.count + names.reduce(0) { $0 + 4 * vectors[$1]!.count })
         var layout: [Fedswift_V1_VectorLayout] = []
         for name in names {
             let values = vectors[name]!
-            values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            values.withUnsafeBytes { payload.append(contentsOf: $0) }
             var entry = Fedswift_V1_VectorLayout()
             entry.name = name
             entry.count = UInt64(values.count)
             layout.append(entry)
         }
+        return layout
+    }
+
+    /// `payload` followed by `vectors`, and their layout (``pack(_:vectors:)``).
+    static func pack(
+        _ payload: [UInt8], vectors: [String: [Float]]
+    ) -> (bytes: [UInt8], layout: [Fedswift_V1_VectorLayout]) {
+        var bytes = payload
+        let layout = pack(&bytes, vectors: vectors)
         return (bytes, layout)
     }
 
-    /// Splits a payload made by ``pack(_:vectors:)``: the leading bytes and the vectors of `layout`.
+    /// Splits a payload made by ``pack(_:vectors:)``: the vectors of `layout` are taken off its
+    /// end (in place), the leading bytes stay.
     /// - Throws: ``WireError`` when the vectors do not fit in the payload or a name repeats.
-    static func unpack(
-        _ bytes: [UInt8], layout: [Fedswift_V1_VectorLayout]
-    ) throws -> (payload: [UInt8], vectors: [String: [Float]]) {
+    static func unpack(_ bytes: inout [UInt8], layout: [Fedswift_V1_VectorLayout]) throws -> [String: [Float]] {
         var vectorBytes = 0
         for entry in layout {
             guard entry.count <= UInt64(bytes.count / 4) else {
@@ -54,7 +60,17 @@ enum Wire {
             }
             at += 4 * n
         }
-        return (Array(bytes[..<split]), vectors)
+        bytes.removeLast(vectorBytes)
+        return vectors
+    }
+
+    /// ``unpack(_:layout:)`` on a copy: the leading bytes and the vectors.
+    static func unpack(
+        _ bytes: [UInt8], layout: [Fedswift_V1_VectorLayout]
+    ) throws -> (payload: [UInt8], vectors: [String: [Float]]) {
+        var payload = bytes
+        let vectors = try unpack(&payload, layout: layout)
+        return (payload, vectors)
     }
 
     /// The largest upload the coordinator accepts for a model of `parameterCount` values in
@@ -85,6 +101,12 @@ struct ChunkAssembler {
     let maximum: Int
     private(set) var bytes: [UInt8] = []
     private(set) var complete = false
+
+    /// The payload, handed over without a copy (the assembler is left empty).
+    mutating func take() -> [UInt8] {
+        defer { bytes = [] }
+        return bytes
+    }
 
     /// - Throws: ``WireError`` for an announced size above `maximum`.
     init(total: Int, maximum: Int) throws {

@@ -64,7 +64,7 @@ extension FedSwiftCommand {
             let accepted = try tokens.map(Self.readTokens)
             let path = stateDir ?? "runs/\(config.name)"
             let coordinator = try Coordinator(
-                config: config, test: try FashionMNIST.load(directory: config.dataDirectory).test, tokens: accepted,
+                config: config, test: try FashionMNIST.loadTest(directory: config.dataDirectory), tokens: accepted,
                 heartbeatSeconds: heartbeat, logger: logger)
             let stop = StopSignals()
             coordinator.shouldStop = { stop.received != 0 }
@@ -182,10 +182,12 @@ extension FedSwiftCommand {
         )
         var images: String?
         @Option(help: "The client's own training labels, an IDX file [N].") var labels: String?
+        @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
         @OptionGroup var compute: BackendOptions
 
         func run() async throws {
             try compute.apply()
+            let logger = try makeLogger(label: "fedswift.client", level: logLevel)
             let config = try loadExperiment(experiment, overrides: overrides)
             guard client >= 0, virtualClients >= 1, client + virtualClients <= config.partition.clients else {
                 throw ValidationError(
@@ -215,7 +217,8 @@ extension FedSwiftCommand {
             }
             let security: ClientSecurity =
                 insecure ? .insecure : .tls(trustRoots: ca, certificateChain: tlsCert, privateKey: tlsKey)
-            try await FederatedClient.join(clients, host: host, port: port, security: security, patience: patience)
+            try await FederatedClient.join(
+                clients, host: host, port: port, security: security, patience: patience, logger: logger)
             print("clients \(client) ..< \(client + virtualClients): the run is over")
         }
     }
