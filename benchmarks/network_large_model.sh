@@ -8,6 +8,7 @@
 #   benchmarks/network_large_model.sh [WIDTH] [STRATEGY] [ROUNDS]     (default 4800 fedavg 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benchmarks/lib.sh
 width="${1:-4800}"
 strategy="${2:-fedavg}"
 rounds="${3:-2}"
@@ -29,8 +30,7 @@ YAML
 /usr/bin/time -v "$bin" serve "$out/large.yaml" --listen 127.0.0.1:0 --insecure --state-dir "$out/net" \
   > "$out/serve.log" 2> "$out/serve.time" &
 serve=$!
-for _ in $(seq 600); do grep -q "listening on" "$out/serve.log" && break; sleep 0.1; done
-port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$out/serve.log" | cut -d: -f2)
+port=$(listening_port "$out/serve.log" 127.0.0.1)
 /usr/bin/time -v "$bin" join "$out/large.yaml" --server 127.0.0.1:"$port" --client 0 --virtual-clients 2 --insecure \
   --threads 1 > "$out/join.log" 2> "$out/join.time"
 wait "$serve" || { tail -20 "$out/serve.log" "$out/serve.time"; exit 1; }

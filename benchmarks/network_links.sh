@@ -11,6 +11,7 @@
 #   benchmarks/network_links.sh [ROUNDS]     (default 6)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benchmarks/lib.sh
 rounds="${1:-6}"
 bin=.build/release/fedswift
 out="${OUT:-runs/network-links}"
@@ -50,8 +51,7 @@ evaluation: {every: $rounds, samples: 500}
 YAML
   "$bin" serve "$exp" --listen "10.231.$i.1:0" --insecure --state-dir "$out/net-$mbit" > "$out/serve-$mbit.log" 2>&1 &
   serve=$!
-  for _ in $(seq 300); do grep -q "listening on" "$out/serve-$mbit.log" && break; sleep 0.1; done
-  port=$(grep -o "listening on 10.231.$i.1:[0-9]*" "$out/serve-$mbit.log" | cut -d: -f2)
+  port=$(listening_port "$out/serve-$mbit.log" "10.231.$i.1")
   ip netns exec "$ns" "$bin" join "$exp" --server "10.231.$i.1:$port" --client 0 --insecure --threads 1 \
     > "$out/join-$mbit.log" 2>&1
   wait "$serve"

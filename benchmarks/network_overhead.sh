@@ -7,6 +7,7 @@
 #   benchmarks/network_overhead.sh [EXPERIMENT] [ROUNDS]     (default fmnist-fedavg-flower, 8)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benchmarks/lib.sh
 exp="${1:-experiments/fmnist-fedavg-flower.yaml}"
 rounds="${2:-8}"
 bin=.build/release/fedswift
@@ -17,8 +18,7 @@ clients=$(python3 -c "import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))['
 "$bin" simulate "$exp" --set rounds="$rounds" --out "$out/sim" > "$out/sim.log"
 "$bin" serve "$exp" --set rounds="$rounds" --listen 127.0.0.1:0 --insecure --state-dir "$out/net" > "$out/serve.log" 2>&1 &
 serve=$!
-for _ in $(seq 100); do grep -q "listening on" "$out/serve.log" && break; sleep 0.1; done
-port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$out/serve.log" | cut -d: -f2)
+port=$(listening_port "$out/serve.log" 127.0.0.1)
 "$bin" join "$exp" --set rounds="$rounds" --server 127.0.0.1:"$port" --client 0 --virtual-clients "$clients" --insecure \
   > "$out/join.log" 2>&1
 wait "$serve"

@@ -8,6 +8,7 @@
 #   benchmarks/network_scale.sh [SESSIONS] [PROCS] [ROUNDS]     (default 1000 4 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benchmarks/lib.sh
 sessions="${1:-1000}"
 procs="${2:-4}"
 rounds="${3:-5}"
@@ -29,8 +30,7 @@ start=$(date +%s.%N)
 /usr/bin/time -v "$bin" serve "$out/scale.yaml" --listen 127.0.0.1:0 --insecure --state-dir "$out/net" \
   --join-timeout 1200 > "$out/serve.log" 2> "$out/serve.time" &
 serve=$!
-for _ in $(seq 300); do grep -q "listening on" "$out/serve.log" && break; sleep 0.1; done
-port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$out/serve.log" | cut -d: -f2)
+port=$(listening_port "$out/serve.log" 127.0.0.1)
 per=$(( (sessions + procs - 1) / procs ))
 pids=()
 for p in $(seq 0 $(( procs - 1 ))); do

@@ -30,19 +30,31 @@ public final class ParallelEvaluator: @unchecked Sendable {
     ) throws
         -> PassStatistics
     {
+        load(model)
+        return try evaluateLoaded(on: test, batchSize: batchSize)
+    }
+
+    /// Copies the weights `model` into every replica, for ``evaluateLoaded(on:batchSize:)``; the
+    /// caller may change `model` as soon as this returns.
+    public func load(_ model: UnsafeBufferPointer<Float>) {
+        for replica in replicas {
+            precondition(replica.parameterCount == model.count, "weights of the replicas' architecture")
+            replica.parameters.values.baseAddress!.update(from: model.baseAddress!, count: model.count)
+        }
+    }
+
+    /// Loss and accuracy on `test` of the weights last given to ``load(_:)``.
+    public func evaluateLoaded(on test: LabeledDataset, batchSize: Int) throws -> PassStatistics {
         let start = ContinuousClock.now
         // Each replica and its evaluator are used by one thread of the loop below.
         nonisolated(unsafe) let (replicas, evaluators) = (self.replicas, self.evaluators)
-        nonisolated(unsafe) let weights = model
         let parts = Mutex<[Evaluator.Batch]>([])
         let failure = Mutex<(any Error)?>(nil)
         DispatchQueue.concurrentPerform(iterations: replicas.count) { w in
             do {
-                let replica = replicas[w]
-                replica.parameters.values.baseAddress!.update(from: weights.baseAddress!, count: weights.count)
                 let mine = try ComputeThreads.withThreads(1) {
                     try evaluators[w].evaluate(
-                        replica, on: test, batchSize: batchSize, first: w, stride: replicas.count)
+                        replicas[w], on: test, batchSize: batchSize, first: w, stride: replicas.count)
                 }
                 parts.withLock { $0 += mine }
             } catch {

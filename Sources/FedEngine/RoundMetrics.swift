@@ -80,4 +80,21 @@ public struct RoundMetrics: Sendable, Equatable {
 
     /// One CSV row in `columns` order.
     public var csvLine: String { fields(json: false).joined(separator: ",") }
+
+    /// The row a ``jsonLine`` holds (fields it lacks are empty or zero); nil if `line` is not a
+    /// JSON object with a `round`.
+    public init?(jsonLine line: some StringProtocol) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+            let round = object["round"] as? Int
+        else { return nil }
+        func num(_ k: String) -> Double? { (object[k] as? NSNumber)?.doubleValue }
+        self.init(
+            round: round, virtualTime: num("virtual_time_s") ?? 0, wallTime: num("wall_time_s") ?? 0,
+            bytesUp: object["bytes_up"] as? Int ?? 0, bytesDown: object["bytes_down"] as? Int ?? 0,
+            trainLoss: num("train_loss"), testLoss: num("test_loss"), testAccuracy: num("test_accuracy"),
+            selected: object["selected"] as? Int ?? 0, completed: object["completed"] as? Int ?? 0,
+            dropped: object["dropped"] as? Int ?? 0, skipped: object["skipped"] as? String,
+            trainWallTime: num("train_wall_s") ?? 0, clientComputeTime: num("client_compute_s") ?? 0,
+            evalWallTime: num("eval_wall_s") ?? 0)
+    }
 }

@@ -24,6 +24,8 @@ public final class Coordinator: @unchecked Sendable {
     /// Where a checkpoint is written after every round (nil: none).
     public var checkpointPath: String?
     private var elapsed = 0.0
+    /// The round whose evaluation is still running (its metrics row has none yet).
+    private var unevaluated: Int?
 
     /// Stops the run after the round in progress (checked after every round): the coordinator
     /// checkpoints, ends the sessions with UNAVAILABLE (clients keep reconnecting) and returns.
@@ -80,15 +82,36 @@ public final class Coordinator: @unchecked Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         let before = rows.last?.wallTime ?? 0
+        // A round's evaluation runs beside the next round's training (it changes nothing the
+        // next round uses), so the next tasks go out as soon as the round is aggregated and
+        // checkpointed; the round's row is reported once its evaluation is in.
+        var pending: (row: Int, line: Int, evaluation: BackgroundEvaluation)?
+        func settle() throws {
+            guard let p = pending else { return }
+            pending = nil
+            unevaluated = nil
+            let stats = try p.evaluation.wait()
+            rows[p.row].testAccuracy = stats.accuracy
+            rows[p.row].testLoss = stats.loss
+            rows[p.row].evalWallTime = stats.seconds
+            jsonLines[p.line] = rows[p.row].jsonLine
+            csvLines[p.line] = rows[p.row].csvLine
+            onRound(rows[p.row])
+        }
         while engine.round < config.rounds && !shouldStop() {
             let round = engine.round + 1
             let roundStart = clock.now
             var row = try engine.runRound(round, pool: clients)
+            try settle()
             let elapsed = self.elapsed + row.virtualTime
             self.elapsed = elapsed
             row.virtualTime = elapsed
             let isLast = round == config.rounds
-            if let test, row.skipped == nil && (round % config.evaluation.every == 0 || isLast) {
+            let due = test != nil && row.skipped == nil && (round % config.evaluation.every == 0 || isLast)
+            // The last round, and one after which the run stops, are evaluated before their
+            // checkpoint: nothing runs beside them.
+            let overlapped = due && !isLast && !shouldStop()
+            if let test, due && !overlapped {
                 let stats = try evaluator.evaluate(
                     UnsafeBufferPointer(engine.model.parameters.values), on: test,
                     batchSize: config.evaluation.batchSize)
@@ -100,6 +123,15 @@ public final class Coordinator: @unchecked Sendable {
             rows.append(row)
             jsonLines.append(row.jsonLine)
             csvLines.append(row.csvLine)
+            if let test, overlapped {
+                evaluator.load(UnsafeBufferPointer(engine.model.parameters.values))
+                let (evaluator, batchSize) = (self.evaluator, config.evaluation.batchSize)
+                pending = (
+                    rows.count - 1, jsonLines.count - 1,
+                    BackgroundEvaluation { try evaluator.evaluateLoaded(on: test, batchSize: batchSize) }
+                )
+                unevaluated = round
+            }
             FaultInjection.point("round-end")
             if let checkpointPath { try saveCheckpoint().write(to: checkpointPath) }
             clients.metrics.finishedRound(after: clock.now - roundStart)
@@ -109,7 +141,11 @@ public final class Coordinator: @unchecked Sendable {
                     "round": "\(round)", "completed": "\(row.completed)", "selected": "\(row.selected)",
                     "seconds": "\(row.trainWallTime)",
                 ])
-            onRound(row)
+            if pending == nil { onRound(row) }
+        }
+        if pending != nil {  // stopped after an overlapped round: its evaluation goes in the checkpoint
+            try settle()
+            if let checkpointPath { try saveCheckpoint().write(to: checkpointPath) }
         }
         return rows
     }
@@ -123,6 +159,7 @@ public final class Coordinator: @unchecked Sendable {
         checkpoint.values["simulation/rounds_planned"] = "\(config.rounds)"
         checkpoint.values["metrics.jsonl"] = jsonLines.joined(separator: "\n")
         checkpoint.values["metrics.csv"] = csvLines.joined(separator: "\n")
+        if let unevaluated { checkpoint.values["coordinator/unevaluated"] = "\(unevaluated)" }
         engine.save(into: &checkpoint)
         return checkpoint
     }
@@ -144,5 +181,42 @@ public final class Coordinator: @unchecked Sendable {
         self.elapsed = elapsed
         jsonLines = json
         csvLines = csv
+        // Saved while its evaluation ran: the restored model is that round's, evaluated now.
+        if let pending = checkpoint.values["coordinator/unevaluated"] {
+            guard Int(pending) == engine.round, var row = json.last.flatMap({ RoundMetrics(jsonLine: $0) }) else {
+                throw CheckpointError("the checkpoint's unevaluated round \(pending) is not its last")
+            }
+            if let test {
+                let stats = try evaluator.evaluate(
+                    UnsafeBufferPointer(engine.model.parameters.values), on: test,
+                    batchSize: config.evaluation.batchSize)
+                row.testAccuracy = stats.accuracy
+                row.testLoss = stats.loss
+                row.evalWallTime = stats.seconds
+            }
+            jsonLines[jsonLines.count - 1] = row.jsonLine
+            csvLines[csvLines.count - 1] = row.csvLine
+        }
+    }
+}
+
+/// Work on a thread of its own (outside the cooperative pool), waited for once.
+final class BackgroundEvaluation: @unchecked Sendable {
+    private let finished = DispatchSemaphore(value: 0)
+    private var result: Result<PassStatistics, any Error>?
+
+    init(_ body: @escaping @Sendable () throws -> PassStatistics) {
+        let thread = Thread { [self] in
+            result = Result { try body() }
+            finished.signal()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    /// The result, once the work is done.
+    func wait() throws -> PassStatistics {
+        finished.wait()
+        return try result!.get()
     }
 }

@@ -75,12 +75,13 @@ public struct CoordinatorService: Fedswift_V1_Coordinator.SimpleServiceProtocol 
         var welcome = Fedswift_V1_Welcome()
         welcome.runID = runID
         welcome.clientIndex = UInt32(client)
-        welcome.heartbeatSeconds = UInt32(max(1, clients.heartbeatSeconds.rounded(.up)))
+        welcome.heartbeatSeconds = UInt32(clients.heartbeatSeconds)
         welcome.maxChunkBytes = UInt64(clients.maximumChunkBytes)
         var hello = Fedswift_V1_CoordinatorMessage()
         hello.welcome = welcome
         continuation.yield(hello)
-        let id = clients.register(client: client, outbound: continuation)
+        let id = clients.register(
+            client: client, samples: Int(clamping: join.capabilities.sampleCount), outbound: continuation)
         handle.set(client: client, id: id)
         defer { clients.unregister(client: client, id: id) }
         clients.logger.debug(

@@ -140,7 +140,7 @@ public final class FederatedClient: @unchecked Sendable {
                             let bytes = model!.take()
                             model = nil
                             let limit = chunkLimit
-                            let messages = try await self.workers.run { local in
+                            let messages = try await self.workers.run(priority: self.indices.count) { local in
                                 try self.answer(t, payload: bytes, chunkLimit: limit, local: local)
                             }
                             for m in messages { continuation.yield(m) }
@@ -260,10 +260,12 @@ extension TensorwiseCodec {
     var powerSGD: PowerSGDCodec? { codec as? PowerSGDCodec }
 }
 
-/// How often a session sends a heartbeat: half the coordinator's announced interval.
+/// How often a session sends a heartbeat: half the coordinator's announced interval. Until the
+/// Welcome arrives it is half a second, below any interval the coordinator can announce (whole
+/// seconds), so the first sleep never outlasts the coordinator's patience.
 final class HeartbeatInterval: @unchecked Sendable {
     private let lock = NSLock()
-    private var value = 10.0
+    private var value = 0.5
     var seconds: Double {
         get { lock.withLock { value } }
         set { lock.withLock { value = newValue } }
@@ -271,8 +273,10 @@ final class HeartbeatInterval: @unchecked Sendable {
 }
 
 /// Threads that run the local training of a process's clients (each with its own model and
-/// buffers, ``LocalUpdate``), outside Swift's cooperative pool, one job at a time per thread in
-/// the order they were asked for. The threads end when the workers are released.
+/// buffers, ``LocalUpdate``), outside Swift's cooperative pool, one job at a time per thread:
+/// the waiting job of highest priority first (clients pass their sample count, so the largest
+/// trains first, as on the simulator's workers), in the order asked for among equals. The threads
+/// end when the workers are released.
 public final class TrainingWorkers: @unchecked Sendable {
     let parameterCount: Int
     let tensors: [TensorwiseCodec.Tensor]
@@ -300,31 +304,37 @@ public final class TrainingWorkers: @unchecked Sendable {
 
     deinit { queue.close() }
 
-    /// Runs `body` with a worker's `LocalUpdate` on its thread.
-    func run<R: Sendable>(_ body: @escaping @Sendable (LocalUpdate) throws -> R) async throws -> R {
+    /// Runs `body` with a worker's `LocalUpdate` on its thread, after the waiting jobs of higher
+    /// priority.
+    func run<R: Sendable>(
+        priority: Int = 0, _ body: @escaping @Sendable (LocalUpdate) throws -> R
+    ) async throws -> R {
         try await withCheckedThrowingContinuation { continuation in
-            queue.add { local in continuation.resume(with: Result { try body(local) }) }
+            queue.add(priority: priority) { local in continuation.resume(with: Result { try body(local) }) }
         }
     }
 
     final class JobQueue: @unchecked Sendable {
         private let condition = NSCondition()
-        private var jobs: [(LocalUpdate) -> Void] = []
+        private var jobs: [(priority: Int, job: (LocalUpdate) -> Void)] = []
         private var closed = false
 
-        func add(_ job: @escaping (LocalUpdate) -> Void) {
+        func add(priority: Int, _ job: @escaping (LocalUpdate) -> Void) {
             condition.withLock {
-                jobs.append(job)
+                jobs.append((priority, job))
                 condition.signal()
             }
         }
 
-        /// The next job, waiting for one; nil once closed.
+        /// The waiting job of highest priority (the first asked for among equals), waiting for
+        /// one; nil once closed.
         func next() -> ((LocalUpdate) -> Void)? {
             condition.lock()
             defer { condition.unlock() }
             while jobs.isEmpty && !closed { condition.wait() }
-            return jobs.isEmpty ? nil : jobs.removeFirst()
+            guard var best = jobs.indices.first else { return nil }
+            for i in jobs.indices where jobs[i].priority > jobs[best].priority { best = i }
+            return jobs.remove(at: best).job
         }
 
         func close() {

@@ -33,6 +33,8 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
     struct Session {
         let id: UInt64
         let outbound: AsyncStream<Fedswift_V1_CoordinatorMessage>.Continuation
+        /// The sample count the client announced; larger clients get their task first.
+        let samples: Int
         /// The upload in progress: one per session, a new (round, attempt) replaces it.
         var upload: (round: Int, attempt: Int, assembler: ChunkAssembler)?
         var lastHeard = ContinuousClock.now
@@ -66,7 +68,9 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
         self.parameterCount = parameterCount
         self.maximumChunkBytes = maximumChunkBytes
         self.roundTimeout = roundTimeout
-        self.heartbeatSeconds = heartbeatSeconds
+        // Whole seconds, at least one: the Welcome announces it as such, and the coordinator's
+        // patience must be what the clients were told.
+        self.heartbeatSeconds = max(1, heartbeatSeconds.rounded(.up))
         self.metrics = metrics
         self.logger = logger
         maximumUploadBytes = Wire.maximumUpload(
@@ -103,7 +107,9 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
     // MARK: - Sessions (called from gRPC's tasks)
 
     /// Registers `client`'s session, replacing (and ending) an earlier one of the same client.
-    func register(client: Int, outbound: AsyncStream<Fedswift_V1_CoordinatorMessage>.Continuation) -> UInt64 {
+    func register(
+        client: Int, samples: Int = 0, outbound: AsyncStream<Fedswift_V1_CoordinatorMessage>.Continuation
+    ) -> UInt64 {
         locked { s in
             s.nextSession += 1
             if let old = s.sessions[client] {
@@ -111,7 +117,7 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
                 metrics.endedSession(cause: "replaced")
                 logger.info("session replaced by a new one", metadata: ["client": "\(client)"])
             }
-            s.sessions[client] = Session(id: s.nextSession, outbound: outbound, upload: nil)
+            s.sessions[client] = Session(id: s.nextSession, outbound: outbound, samples: samples, upload: nil)
             metrics.connected(s.sessions.count)
             return s.nextSession
         }
@@ -228,7 +234,13 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
             if let last = s.lastReply { s.gaps.append((s.started - last).seconds) }
             s.replies = [:]
             s.waiting = []
-            for task in request.tasks {
+            // Largest clients first: their download completes first and a process hosting several
+            // clients starts their training first (longest-processing-time order, as the
+            // simulator's workers take them).
+            let order = request.tasks.sorted {
+                (s.sessions[$0.client]?.samples ?? 0, $1.client) > (s.sessions[$1.client]?.samples ?? 0, $0.client)
+            }
+            for task in order {
                 guard let session = s.sessions[task.client] else { continue }
                 var t = Fedswift_V1_RoundTask()
                 t.round = UInt32(request.round)

@@ -24,19 +24,10 @@ public struct RunHistory: Sendable {
     public static func parse(jsonl text: String, source: String) throws -> [RoundMetrics] {
         var rows: [RoundMetrics] = []
         for (n, line) in text.split(separator: "\n").enumerated() where !line.isEmpty {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                let round = object["round"] as? Int
-            else { throw ConfigError(key: "", "\(source) line \(n + 1) is not a metrics record") }
-            func num(_ k: String) -> Double? { (object[k] as? NSNumber)?.doubleValue }
-            rows.append(
-                RoundMetrics(
-                    round: round, virtualTime: num("virtual_time_s") ?? 0, wallTime: num("wall_time_s") ?? 0,
-                    bytesUp: object["bytes_up"] as? Int ?? 0, bytesDown: object["bytes_down"] as? Int ?? 0,
-                    trainLoss: num("train_loss"), testLoss: num("test_loss"), testAccuracy: num("test_accuracy"),
-                    selected: object["selected"] as? Int ?? 0, completed: object["completed"] as? Int ?? 0,
-                    dropped: object["dropped"] as? Int ?? 0, skipped: object["skipped"] as? String,
-                    trainWallTime: num("train_wall_s") ?? 0, clientComputeTime: num("client_compute_s") ?? 0,
-                    evalWallTime: num("eval_wall_s") ?? 0))
+            guard let row = RoundMetrics(jsonLine: line) else {
+                throw ConfigError(key: "", "\(source) line \(n + 1) is not a metrics record")
+            }
+            rows.append(row)
         }
         return rows
     }

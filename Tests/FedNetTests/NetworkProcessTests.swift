@@ -35,6 +35,14 @@ import Testing
 
     func model(_ dir: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: dir + "/model.safetensors")) }
 
+    /// Each metrics row's test accuracy and loss, as written.
+    func evaluations(_ dir: String) throws -> [[Double]] {
+        try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
+            let row = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return [row["test_accuracy"], row["test_loss"]].compactMap { ($0 as? NSNumber)?.doubleValue }
+        }
+    }
+
     @Test func servedRoundsAreTheSimulatorsAndSurviveACoordinatorKilledMidRound() throws {
         let dir = try TemporaryDirectory()
         let file = dir.file("net.yaml")
@@ -42,6 +50,8 @@ import Testing
         let sim = try ChildProcess.fedswift(["simulate", file, "--out", dir.file("sim")])
         #expect(sim.status == 0, "\(sim.output)")
         let expected = try model(dir.file("sim"))
+        let evaluated = try evaluations(dir.file("sim"))
+        #expect(evaluated.count == 4 && evaluated.allSatisfy { $0.count == 2 }, "\(evaluated)")
 
         // Straight through.
         let coordinator = try ChildProcess([
@@ -57,6 +67,8 @@ import Testing
         #expect(joined.status == 0 && joined.output.contains("the run is over"), "\(joined.output)")
         let sameStraight = try model(dir.file("net")) == expected
         #expect(sameStraight, "the served run's model differs from the simulator's")
+        // Each round's evaluation ran beside the next round's training; the rows are the same.
+        #expect(try evaluations(dir.file("net")) == evaluated)
 
         // The coordinator killed with SIGKILL while round 3's clients train, then started again on
         // the same port and state directory; the clients wait and reconnect by themselves.
@@ -78,6 +90,8 @@ import Testing
         #expect(rejoined.status == 0, "\(rejoined.output)")
         let sameResumed = try model(dir.file("killed")) == expected
         #expect(sameResumed, "the resumed served run's model differs from the simulator's")
+        // Round 2's checkpoint was written while its evaluation ran: the restart evaluated it.
+        #expect(try evaluations(dir.file("killed")) == evaluated)
 
         // SIGTERM while round 3's clients train (the process sends it to itself at that moment):
         // the coordinator finishes the round in progress, checkpoints it and exits with 128 + 15;
@@ -107,6 +121,7 @@ import Testing
         #expect(waiting.finish(timeout: 60).status == 0)
         let sameTermed = try model(dir.file("termed")) == expected
         #expect(sameTermed, "the run stopped by SIGTERM and resumed differs from the simulator's")
+        #expect(try evaluations(dir.file("termed")) == evaluated)
     }
 
     @Test func aClientProcessKilledMidRoundLeavesTheRoundToTheOthers() throws {
