@@ -26,6 +26,8 @@ public final class Coordinator: @unchecked Sendable {
     private var elapsed = 0.0
     /// The round whose evaluation is still running (its metrics row has none yet).
     private var unevaluated: Int?
+    /// The checkpoint being written while the next round trains (used on the engine's thread).
+    private var checkpointWrite: BackgroundWork<Void>?
 
     /// Stops the run after the round in progress (checked after every round): the coordinator
     /// checkpoints, ends the sessions with UNAVAILABLE (clients keep reconnecting) and returns.
@@ -49,6 +51,24 @@ public final class Coordinator: @unchecked Sendable {
         service = CoordinatorService(
             clients: clients, tokens: tokens,
             runID: "\(config.name)-\(String(UInt64.random(in: .min ... .max), radix: 16))")
+        // A round's checkpoint is written while the next round's clients train, and is on disk
+        // before that round goes on (so a restart goes back at most two rounds; clients keep
+        // their memory from before each of their last two rounds).
+        clients.whileTraining = { [unowned self] in try self.finishCheckpoint() }
+    }
+
+    /// Waits for the checkpoint being written, if any.
+    private func finishCheckpoint() throws {
+        defer { checkpointWrite = nil }
+        try checkpointWrite?.wait()
+    }
+
+    /// Writes the run's checkpoint in the background, after the one before it.
+    private func writeCheckpoint() throws {
+        guard let checkpointPath else { return }
+        try finishCheckpoint()
+        let checkpoint = saveCheckpoint()
+        checkpointWrite = BackgroundWork { try checkpoint.write(to: checkpointPath) }
     }
 
     /// Waits up to `timeout` seconds for `minimumClients` to connect, then runs every round (or
@@ -85,7 +105,7 @@ public final class Coordinator: @unchecked Sendable {
         // A round's evaluation runs beside the next round's training (it changes nothing the
         // next round uses), so the next tasks go out as soon as the round is aggregated and
         // checkpointed; the round's row is reported once its evaluation is in.
-        var pending: (row: Int, line: Int, evaluation: BackgroundEvaluation)?
+        var pending: (row: Int, line: Int, evaluation: BackgroundWork<PassStatistics>)?
         func settle() throws {
             guard let p = pending else { return }
             pending = nil
@@ -102,7 +122,9 @@ public final class Coordinator: @unchecked Sendable {
             let round = engine.round + 1
             let roundStart = clock.now
             var row = try engine.runRound(round, pool: clients)
+            let aggregated = clock.now
             try settle()
+            let settled = clock.now
             let elapsed = self.elapsed + row.virtualTime
             self.elapsed = elapsed
             row.virtualTime = elapsed
@@ -128,25 +150,28 @@ public final class Coordinator: @unchecked Sendable {
                 let (evaluator, batchSize) = (self.evaluator, config.evaluation.batchSize)
                 pending = (
                     rows.count - 1, jsonLines.count - 1,
-                    BackgroundEvaluation { try evaluator.evaluateLoaded(on: test, batchSize: batchSize) }
+                    BackgroundWork { try evaluator.evaluateLoaded(on: test, batchSize: batchSize) }
                 )
                 unevaluated = round
             }
             FaultInjection.point("round-end")
-            if let checkpointPath { try saveCheckpoint().write(to: checkpointPath) }
+            let saving = clock.now
+            try writeCheckpoint()
             clients.metrics.finishedRound(after: clock.now - roundStart)
             clients.logger.info(
                 "round finished",
                 metadata: [
                     "round": "\(round)", "completed": "\(row.completed)", "selected": "\(row.selected)",
-                    "seconds": "\(row.trainWallTime)",
+                    "seconds": "\(row.trainWallTime)", "evaluation_wait_s": "\((settled - aggregated).seconds)",
+                    "checkpoint_s": "\((clock.now - saving).seconds)",
                 ])
             if pending == nil { onRound(row) }
         }
         if pending != nil {  // stopped after an overlapped round: its evaluation goes in the checkpoint
             try settle()
-            if let checkpointPath { try saveCheckpoint().write(to: checkpointPath) }
+            try writeCheckpoint()
         }
+        try finishCheckpoint()
         return rows
     }
 
@@ -201,13 +226,13 @@ public final class Coordinator: @unchecked Sendable {
 }
 
 /// Work on a thread of its own (outside the cooperative pool), waited for once.
-final class BackgroundEvaluation: @unchecked Sendable {
+final class BackgroundWork<Result: Sendable>: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
-    private var result: Result<PassStatistics, any Error>?
+    private var result: Swift.Result<Result, any Error>?
 
-    init(_ body: @escaping @Sendable () throws -> PassStatistics) {
+    init(_ body: @escaping @Sendable () throws -> Result) {
         let thread = Thread { [self] in
-            result = Result { try body() }
+            result = Swift.Result { try body() }
             finished.signal()
         }
         thread.stackSize = 8 << 20
@@ -215,7 +240,7 @@ final class BackgroundEvaluation: @unchecked Sendable {
     }
 
     /// The result, once the work is done.
-    func wait() throws -> PassStatistics {
+    func wait() throws -> Result {
         finished.wait()
         return try result!.get()
     }

@@ -30,13 +30,14 @@ public final class FederatedClient: @unchecked Sendable {
     private var pending: (round: Int, state: [String: [Float]])?
     /// Codecs by their spec (without the per-round stream), so stateful codecs keep their memory.
     private var codecs: [String: any Codec] = [:]
-    /// The memory as it was before the last round trained, to train that round again from it when
-    /// a restarted coordinator repeats the round.
-    private var snapshot:
-        (
+    /// The memory as it was before each of the last two rounds trained (oldest first), to train a
+    /// round again from it when a restarted coordinator repeats it. Two: the coordinator writes a
+    /// round's checkpoint while the next round trains, so a restart may go back two rounds.
+    private var snapshots:
+        [(
             round: Int, memory: ErrorFeedbackState, warmStarts: [String: [String: [Float]]],
             state: [String: [Float]]
-        )?
+        )] = []
     /// Whether the current session was welcomed (a later failure is then a lost connection).
     var joined = false
 
@@ -169,19 +170,25 @@ public final class FederatedClient: @unchecked Sendable {
         var start = [Float](repeating: 0, count: parameterCount)
         try start.withUnsafeMutableBufferPointer { try IdentityCodec.decode(bytes, into: $0) }
         let round = Int(task.round)
-        if let snapshot, snapshot.round >= round {
+        if let i = snapshots.firstIndex(where: { $0.round >= round }) {
             // A coordinator that restarted from an earlier checkpoint repeats a round this client
-            // already trained: start it again from the memory the client had then.
+            // already trained: start it again from the memory the client had before the first
+            // round it trained since (nothing changed the memory in between).
+            let snapshot = snapshots[i]
             memory = snapshot.memory
             state = snapshot.state
             for (key, saved) in snapshot.warmStarts {
                 (codecs[key] as? TensorwiseCodec)?.powerSGD?.restore(warmStarts: saved)
             }
+            snapshots.removeSubrange(i...)
         }
-        snapshot = (
-            round, ErrorFeedbackState(residual: memory.residual, estimate: memory.estimate, velocity: memory.velocity),
-            codecs.compactMapValues { ($0 as? TensorwiseCodec)?.powerSGD?.savedWarmStarts }, state
-        )
+        snapshots.append(
+            (
+                round,
+                ErrorFeedbackState(residual: memory.residual, estimate: memory.estimate, velocity: memory.velocity),
+                codecs.compactMapValues { ($0 as? TensorwiseCodec)?.powerSGD?.savedWarmStarts }, state
+            ))
+        if snapshots.count > 2 { snapshots.removeFirst() }
         let rule = algorithm.makeRule(broadcast: vectors, state: state)
         let plan = task.hasUplink ? try plan(task.uplink) : nil
         let reply = try start.withUnsafeBufferPointer {

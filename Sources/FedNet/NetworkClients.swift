@@ -28,6 +28,9 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
     public let maximumUploadBytes: Int
     public let metrics: CoordinatorMetrics
     let logger: Logger
+    /// Called on the engine's thread once a round's tasks are out, while the clients train (the
+    /// coordinator finishes writing the previous round's checkpoint there); an error ends the run.
+    var whileTraining: () throws -> Void = {}
     let parameterCount: Int
 
     struct Session {
@@ -266,6 +269,7 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
                 metrics.sent(bytes: payloadBytes)
             }
         }
+        try whileTraining()
         let deadline = Date().addingTimeInterval(limit)
         lock.lock()
         while !state.waiting.isEmpty && lock.wait(until: deadline) {}

@@ -13,7 +13,8 @@ import Synchronization
 /// With `FEDSWIFT_FAULT=<point>@<n>` in the environment, the process kills itself with SIGKILL, as
 /// an outside `kill -9` would, the n-th time it reaches `<point>` (`@<n>` left out: the first);
 /// with `FEDSWIFT_FAULT=<point>@<n>:TERM` it sends itself SIGTERM there instead, as an operator
-/// stopping it at that moment would, and goes on.
+/// stopping it at that moment would, and goes on once the process's handler has seen it
+/// (``acknowledge()``; at most a second later), so the stop is requested at exactly that point.
 /// Without it every point is a no-op. Points in use: `round-trained` (clients have trained,
 /// nothing aggregated), `round-end` (a round's metrics are written, its checkpoint is not), and
 /// `before-rename <file name>` (an atomic write has its temporary file on disk, not yet renamed),
@@ -32,10 +33,16 @@ public enum FaultInjection {
         return (raw, 1, signal)
     }()
     private static let reached = Atomic<Int>(0)
+    private static let handled = Atomic<Bool>(false)
 
     /// Reaching `point`: signals the process if it is the configured point's configured occurrence.
     public static func point(_ point: String) {
         guard let target, target.point == point else { return }
-        if reached.add(1, ordering: .relaxed).newValue == target.occurrence { kill(getpid(), target.signal) }
+        guard reached.add(1, ordering: .relaxed).newValue == target.occurrence else { return }
+        kill(getpid(), target.signal)
+        for _ in 0..<1000 where !handled.load(ordering: .acquiring) { usleep(1000) }
     }
+
+    /// Called by a signal handler when it has handled a signal (a no-op without a fault point).
+    public static func acknowledge() { handled.store(true, ordering: .releasing) }
 }

@@ -134,6 +134,7 @@ final class StopSignals: @unchecked Sendable {  // sources are set once; the sig
                 if StopSignals.signal.exchange(number, ordering: .relaxed) != 0 { _exit(128 + number) }
                 FileHandle.standardError.write(
                     Data("signal \(number): stopping after the round in progress (again to stop at once)\n".utf8))
+                FaultInjection.acknowledge()
             }
             source.resume()
             return source

@@ -36,12 +36,14 @@ import Testing
     }
 
     /// Runs `config` with a coordinator and one session per client over an in-process transport
-    /// (the clients of the experiment's partition of `data.train` unless given).
+    /// (the clients of the experiment's partition of `data.train` unless given), from `resume`'s
+    /// checkpoint when given; returns the final checkpoint too.
     static func network(
-        _ config: ExperimentConfig, clients given: [FederatedClient]? = nil
-    ) async throws -> (model: [Float], rows: [RoundMetrics]) {
+        _ config: ExperimentConfig, clients given: [FederatedClient]? = nil, resume: Checkpoint? = nil
+    ) async throws -> (model: [Float], rows: [RoundMetrics], checkpoint: Checkpoint) {
         let transport = InProcessTransport()
         let coordinator = try Coordinator(config: config, test: data.test)
+        if let resume { try coordinator.restore(from: resume) }
         let server = GRPCServer(transport: transport.server, services: [coordinator.service])
         let clients =
             try given
@@ -64,7 +66,35 @@ import Testing
             coordinator.clients.closeAll()
             server.beginGracefulShutdown()
         }
-        return (Array(coordinator.engine.model.parameters.values), rows)
+        return (Array(coordinator.engine.model.parameters.values), rows, coordinator.saveCheckpoint())
+    }
+
+    /// The coordinator writes a round's checkpoint while the next round trains, so a restarted
+    /// one may repeat two rounds its clients already trained: the clients go back to their
+    /// memory from before the first of them, and the run is still the simulator's.
+    @Test func aRestartTwoRoundsBackRepeatsThemFromTheClientsEarlierMemory() async throws {
+        var config = try Self.config(
+            "strategy: {name: scaffold}\ncompression: {uplink: {codec: topk, ratio: 0.1, error_feedback: residual}}")
+        config.clientsPerRound = config.partition.clients
+        func rounds(_ n: Int) -> ExperimentConfig {
+            var c = config
+            c.rounds = n
+            return c
+        }
+        let clients = try (0..<config.partition.clients).map {
+            try FederatedClient(config: config, index: $0, train: Self.data.train)
+        }
+        let first = try await Self.network(rounds(1), clients: clients)
+        _ = try await Self.network(rounds(3), clients: clients, resume: first.checkpoint)  // trains 2 and 3
+        let (model, rows, _) = try await Self.network(rounds(4), clients: clients, resume: first.checkpoint)
+        let sim = try Simulation(config: rounds(4), data: Self.data)
+        let expected = try sim.run()
+        #expect(rows.map(\.round) == [2, 3, 4])
+        for (a, b) in zip(rows, expected.dropFirst()) {
+            #expect(a.trainLoss == b.trainLoss && a.testAccuracy == b.testAccuracy, "round \(a.round)")
+        }
+        let same = model.map(\.bitPattern) == sim.model.parameters.values.map(\.bitPattern)
+        #expect(same, "the run repeated from two rounds back differs from the simulator's")
     }
 
     @Test(arguments: [
@@ -74,7 +104,7 @@ import Testing
     ])
     func networkRoundsAreTheSimulatorsRounds(_ settings: String) async throws {
         let config = try Self.config(settings)
-        let (model, rows) = try await Self.network(config)
+        let (model, rows, _) = try await Self.network(config)
         let sim = try Simulation(config: config, data: Self.data)
         let expected = try sim.run()
         #expect(rows.count == 3)
