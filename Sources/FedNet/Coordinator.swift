@@ -163,6 +163,7 @@ public final class Coordinator: @unchecked Sendable {
                 metadata: [
                     "round": "\(round)", "completed": "\(row.completed)", "selected": "\(row.selected)",
                     "seconds": "\(row.trainWallTime)", "evaluation_wait_s": "\((settled - aggregated).seconds)",
+                    "engine_s": "\((aggregated - roundStart).seconds - row.trainWallTime)",
                     "checkpoint_s": "\((clock.now - saving).seconds)",
                 ])
             if pending == nil { onRound(row) }
