@@ -121,19 +121,22 @@ public final class RoundEngine {
         let tasks = zip(active, plans).map { c, plan in
             ClientTask(client: c, downloadBytes: downloadBytes[c]!, state: clientStates[c] ?? [:], uplink: plan)
         }
-        let start = Array(
-            broadcast.map { UnsafeBufferPointer($0.view) } ?? UnsafeBufferPointer(model.parameters.values))
-
         let trainStart = ContinuousClock.now
-        let request = RoundRequest(round: round, model: start, vectors: vectors, tasks: tasks)
         var byClient: [Int: ClientReply] = [:]
-        for reply in try pool.train(request) where downloadBytes[reply.client] != nil {
-            byClient[reply.client] = reply
+        do {  // the round's start model is a copy, released once the clients have it
+            let start = Array(
+                broadcast.map { UnsafeBufferPointer($0.view) } ?? UnsafeBufferPointer(model.parameters.values))
+            let request = RoundRequest(round: round, model: start, vectors: vectors, tasks: tasks)
+            for reply in try pool.train(request) where downloadBytes[reply.client] != nil {
+                byClient[reply.client] = reply
+            }
         }
         let trainWall = (ContinuousClock.now - trainStart).seconds
         FaultInjection.point("round-trained")
         let planOf = Dictionary(uniqueKeysWithValues: zip(active, plans))
-        let replies = active.compactMap { byClient[$0] }
+        // One owner for each payload, released once decoded: at most one payload and the decoded
+        // updates at once.
+        var replies = active.compactMap { byClient.removeValue(forKey: $0) }
 
         // Deadline and over-selection: keep clients that finish in time, the first k of them.
         let deadline = config.deadlineSeconds
@@ -162,6 +165,7 @@ public final class RoundEngine {
                         replies[i], plan: planOf[replies[i].client]!, uploads: expectedUploads, into: $0)
                 }
             }
+            replies[i].payload = []
             if keptSet.contains(i), case .success(let covered) = result {
                 accepted.append(i)
                 slots.append(slot)

@@ -51,6 +51,9 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
         var started = ContinuousClock.now
         var waiting: Set<Int> = []
         var replies: [Int: ClientReply] = [:]
+        /// The clients that answered the round handed to the engine, and whether each reported a
+        /// failure (the replies themselves go to the engine).
+        var answered: [Int: Bool] = [:]
         /// When the last reply of the previous round arrived, and the gaps from there to the next
         /// round's first task (aggregation, evaluation, checkpoint: the coordinator's own time).
         var lastReply: ContinuousClock.Instant?
@@ -236,6 +239,7 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
             s.started = .now
             if let last = s.lastReply { s.gaps.append((s.started - last).seconds) }
             s.replies = [:]
+            s.answered = [:]
             s.waiting = []
             // Largest clients first: their download completes first and a process hosting several
             // clients starts their training first (longest-processing-time order, as the
@@ -274,6 +278,8 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
         lock.lock()
         while !state.waiting.isEmpty && lock.wait(until: deadline) {}
         let replies = Array(state.replies.values)
+        state.answered = state.replies.mapValues { $0.failure != nil }
+        state.replies = [:]  // the engine becomes the payloads' only owner
         state.waiting = []
         lock.unlock()
         return replies
@@ -285,14 +291,14 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
         locked { s in
             for (client, reason) in rejected.sorted(by: { $0.key < $1.key }) {
                 let kind =
-                    s.replies[client]?.failure != nil
+                    s.answered[client] == true
                     ? "client_failure" : reason.hasPrefix("late") ? "late" : "invalid"
                 metrics.rejected(reason: kind)
                 logger.warning(
                     "update rejected",
                     metadata: ["client": "\(client)", "round": "\(round)", "kind": "\(kind)", "reason": "\(reason)"])
             }
-            for (client, session) in s.sessions where s.replies[client] != nil {
+            for (client, session) in s.sessions where s.answered[client] != nil {
                 var r = Fedswift_V1_RoundResult()
                 r.round = UInt32(round)
                 r.attempt = 1

@@ -22,6 +22,14 @@ public enum AtomicFile {
     /// 0666 less the umask.
     /// - Throws: `FileError` naming the failing step; the temporary file is removed first.
     public static func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
+        try write(to: path) { append in try append(bytes) }
+    }
+
+    /// Replaces the file at `path` atomically with what `body` appends, piece by piece (a file
+    /// larger than any buffer the caller wants to hold); otherwise as ``write(_:to:)-(UnsafeRawBufferPointer,_)``.
+    public static func write(
+        to path: String, _ body: (_ append: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+    ) throws {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[...$0]) } ?? ""
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
@@ -34,7 +42,7 @@ public enum AtomicFile {
             path: tempPath, flags: O_WRONLY | O_CREAT | O_EXCL, operation: "create temporary file")
         do {
             do {
-                try file.write(bytes)
+                try body { try file.write($0) }
                 try file.sync()
             } catch {
                 file.closeIgnoringErrors()

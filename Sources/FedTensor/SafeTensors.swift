@@ -17,6 +17,31 @@ public enum SafeTensors {
     public static func encode(
         _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]
     ) throws -> [UInt8] {
+        let (header, dataByteCount) = try layout(tensors, metadata: metadata)
+        let total = 8 + header.count + dataByteCount
+        return [UInt8](unsafeUninitializedCapacity: total) { buffer, initializedCount in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            raw.storeBytes(of: UInt64(header.count).littleEndian, as: UInt64.self)
+            header.withUnsafeBytes {
+                UnsafeMutableRawBufferPointer(rebasing: raw[8..<8 + header.count]).copyMemory(from: $0)
+            }
+            var offset = 8 + header.count
+            for (_, tensor) in tensors {
+                let byteCount = tensor.count * MemoryLayout<Float>.size
+                let destination = UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + byteCount])
+                tensor.withUnsafeBufferPointer { storeLittleEndian($0, into: destination) }
+                offset += byteCount
+            }
+            initializedCount = total
+        }
+    }
+
+    /// The encoded header of `tensors` (names checked, offsets in the given order) and the size
+    /// of the data after it.
+    /// - Throws: `SafeTensorsError` if a name is empty, `__metadata__`, or repeated.
+    static func layout(
+        _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String]
+    ) throws -> (header: [UInt8], dataByteCount: Int) {
         var entries: [SafeTensorsHeader.Entry] = []
         entries.reserveCapacity(tensors.count)
         var seen: Set<String> = []
@@ -35,24 +60,7 @@ public enum SafeTensors {
             entries.append(.init(name: name, shape: tensor.shape, begin: dataByteCount, end: end))
             dataByteCount = end
         }
-        let header = SafeTensorsHeader(entries: entries, metadata: metadata).encoded()
-
-        let total = 8 + header.count + dataByteCount
-        return [UInt8](unsafeUninitializedCapacity: total) { buffer, initializedCount in
-            let raw = UnsafeMutableRawBufferPointer(buffer)
-            raw.storeBytes(of: UInt64(header.count).littleEndian, as: UInt64.self)
-            header.withUnsafeBytes {
-                UnsafeMutableRawBufferPointer(rebasing: raw[8..<8 + header.count]).copyMemory(from: $0)
-            }
-            var offset = 8 + header.count
-            for (_, tensor) in tensors {
-                let byteCount = tensor.count * MemoryLayout<Float>.size
-                let destination = UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + byteCount])
-                tensor.withUnsafeBufferPointer { storeLittleEndian($0, into: destination) }
-                offset += byteCount
-            }
-            initializedCount = total
-        }
+        return (SafeTensorsHeader(entries: entries, metadata: metadata).encoded(), dataByteCount)
     }
 
     /// Decodes a safetensors file held in `bytes`.
@@ -98,7 +106,27 @@ public enum SafeTensors {
     public static func write(
         _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to path: String
     ) throws {
-        try AtomicFile.write(try encode(tensors, metadata: metadata), to: path)
+        // Streamed: the header, then each tensor through a small buffer, never the whole file in memory.
+        let header = try layout(tensors, metadata: metadata).header
+        try AtomicFile.write(to: path) { append in
+            try withUnsafeBytes(of: UInt64(header.count).littleEndian) { try append($0) }
+            try header.withUnsafeBytes { try append($0) }
+            let piece = 1 << 18
+            let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 * piece, alignment: 16)
+            defer { scratch.deallocate() }
+            for (_, tensor) in tensors {
+                try tensor.withUnsafeBufferPointer { values in
+                    var start = 0
+                    while start < values.count {
+                        let end = min(values.count, start + piece)
+                        let bytes = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<4 * (end - start)])
+                        storeLittleEndian(UnsafeBufferPointer(rebasing: values[start..<end]), into: bytes)
+                        try append(UnsafeRawBufferPointer(bytes))
+                        start = end
+                    }
+                }
+            }
+        }
     }
 
     /// Reads and decodes the safetensors file at `path`.
