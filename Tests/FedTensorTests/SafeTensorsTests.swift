@@ -103,7 +103,9 @@ func bits(_ tensor: Tensor) -> [UInt32] { tensor.scalars.map(\.bitPattern) }
         var rng = SystemRandomNumberGenerator()
         let a = Tensor(shape: [600_001], scalars: (0..<600_001).map { _ in Float.random(in: -1...1, using: &rng) })
         let b = Tensor(shape: [2, 3], scalars: [1, -2, 3, .infinity, 0, -0.0])
-        let tensors = [(name: "b", tensor: b), (name: "a", tensor: a), (name: "empty", tensor: Tensor(shape: [0], scalars: []))]
+        let tensors = [
+            (name: "b", tensor: b), (name: "a", tensor: a), (name: "empty", tensor: Tensor(shape: [0], scalars: [])),
+        ]
         try SafeTensors.write(tensors, metadata: ["k": "v"], to: path)
         #expect(try AtomicFile.read(path) == SafeTensors.encode(tensors, metadata: ["k": "v"]))
         #expect(try SafeTensors.read(path: path)["a"] == a)
