@@ -110,10 +110,7 @@ public final class Coordinator: @unchecked Sendable {
             guard let p = pending else { return }
             pending = nil
             unevaluated = nil
-            let stats = try p.evaluation.wait()
-            rows[p.row].testAccuracy = stats.accuracy
-            rows[p.row].testLoss = stats.loss
-            rows[p.row].evalWallTime = stats.seconds
+            rows[p.row].record(evaluation: try p.evaluation.wait())
             jsonLines[p.line] = rows[p.row].jsonLine
             csvLines[p.line] = rows[p.row].csvLine
             onRound(rows[p.row])
@@ -133,14 +130,7 @@ public final class Coordinator: @unchecked Sendable {
             // The last round, and one after which the run stops, are evaluated before their
             // checkpoint: nothing runs beside them.
             let overlapped = due && !isLast && !shouldStop()
-            if let test, due && !overlapped {
-                let stats = try evaluator.evaluate(
-                    UnsafeBufferPointer(engine.model.parameters.values), on: test,
-                    batchSize: config.evaluation.batchSize)
-                row.testAccuracy = stats.accuracy
-                row.testLoss = stats.loss
-                row.evalWallTime = stats.seconds
-            }
+            if let test, due && !overlapped { try evaluate(into: &row, on: test) }
             row.wallTime = before + (clock.now - start).seconds
             rows.append(row)
             jsonLines.append(row.jsonLine)
@@ -174,6 +164,13 @@ public final class Coordinator: @unchecked Sendable {
         }
         try finishCheckpoint()
         return rows
+    }
+
+    /// Evaluates the global model on `test` into `row`.
+    private func evaluate(into row: inout RoundMetrics, on test: LabeledDataset) throws {
+        row.record(
+            evaluation: try evaluator.evaluate(
+                UnsafeBufferPointer(engine.model.parameters.values), on: test, batchSize: config.evaluation.batchSize))
     }
 
     /// The coordinator's side of the run (the clients keep their own memory): the engine, the
@@ -212,14 +209,7 @@ public final class Coordinator: @unchecked Sendable {
             guard Int(pending) == engine.round, var row = json.last.flatMap({ RoundMetrics(jsonLine: $0) }) else {
                 throw CheckpointError("the checkpoint's unevaluated round \(pending) is not its last")
             }
-            if let test {
-                let stats = try evaluator.evaluate(
-                    UnsafeBufferPointer(engine.model.parameters.values), on: test,
-                    batchSize: config.evaluation.batchSize)
-                row.testAccuracy = stats.accuracy
-                row.testLoss = stats.loss
-                row.evalWallTime = stats.seconds
-            }
+            if let test { try evaluate(into: &row, on: test) }
             jsonLines[jsonLines.count - 1] = row.jsonLine
             csvLines[csvLines.count - 1] = row.csvLine
         }
@@ -244,5 +234,14 @@ final class BackgroundWork<Result: Sendable>: @unchecked Sendable {
     func wait() throws -> Result {
         finished.wait()
         return try result!.get()
+    }
+}
+
+extension RoundMetrics {
+    /// Sets the row's evaluation fields.
+    fileprivate mutating func record(evaluation stats: PassStatistics) {
+        testAccuracy = stats.accuracy
+        testLoss = stats.loss
+        evalWallTime = stats.seconds
     }
 }
