@@ -177,7 +177,7 @@ public final class Coordinator: @unchecked Sendable {
     /// clock and the metrics so far, and the experiment's fingerprint.
     public func saveCheckpoint() -> Checkpoint {
         var checkpoint = Checkpoint()
-        checkpoint.values["experiment"] = config.fingerprint
+        checkpoint.values["experiment"] = service.fingerprint
         checkpoint.values["coordinator/elapsed"] = "\(elapsed)"
         checkpoint.values["simulation/rounds_planned"] = "\(config.rounds)"
         checkpoint.values["metrics.jsonl"] = jsonLines.joined(separator: "\n")
@@ -189,7 +189,7 @@ public final class Coordinator: @unchecked Sendable {
 
     /// Continues the run `checkpoint` was saved from (a new coordinator of the same experiment).
     public func restore(from checkpoint: Checkpoint) throws {
-        guard try checkpoint.value("experiment") == config.fingerprint else {
+        guard try checkpoint.value("experiment") == service.fingerprint else {
             throw CheckpointError("the checkpoint is from another experiment or other settings")
         }
         guard let elapsed = Double(try checkpoint.value("coordinator/elapsed")) else {

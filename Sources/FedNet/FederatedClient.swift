@@ -99,7 +99,7 @@ public final class FederatedClient: @unchecked Sendable {
         join.capabilities.parameterCount = UInt64(parameterCount)
         join.capabilities.device = Self.device
         join.capabilities.sampleCount = UInt64(indices.count)
-        join.capabilities.experimentFingerprint = config.fingerprint
+        join.capabilities.experimentFingerprint = workers.fingerprint
         var first = Fedswift_V1_ClientMessage()
         first.join = join
         continuation.yield(first)
@@ -287,6 +287,9 @@ final class HeartbeatInterval: @unchecked Sendable {
 public final class TrainingWorkers: @unchecked Sendable {
     let parameterCount: Int
     let tensors: [TensorwiseCodec.Tensor]
+    /// The experiment's fingerprint, computed once for the process's clients (it serializes the
+    /// whole config).
+    let fingerprint: String
     private let queue: JobQueue
 
     /// `threads` workers for `config`'s model, each training single-threaded.
@@ -295,6 +298,7 @@ public final class TrainingWorkers: @unchecked Sendable {
             try LocalUpdate(model: config.model, seed: config.seed, training: config.local)
         }
         parameterCount = locals[0].model.parameterCount
+        fingerprint = config.fingerprint
         tensors = locals[0].model.parameters.entries.map {
             TensorwiseCodec.Tensor(name: $0.name, shape: $0.shape.dims)
         }
