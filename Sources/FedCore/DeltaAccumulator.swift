@@ -1,13 +1,24 @@
 /// Weighted sums of client vectors in `Double`, in update order, into one reusable scratch buffer.
 ///
-/// Each vector is read exactly once; the scratch buffer is kept between rounds so aggregation
-/// allocates nothing once the model size is known.
+/// Each vector is read exactly once; the scratch buffer is kept between rounds (``trim()``) so
+/// aggregation allocates nothing once the model size is known, unless it is large.
 final class DeltaAccumulator {
     private var storage: UnsafeMutableBufferPointer<Double> = .init(start: nil, count: 0)
 
     init() {}
 
     deinit { storage.deallocate() }
+
+    /// Elements the scratch buffer holds now (0 once released).
+    var capacity: Int { storage.count }
+
+    /// Releases the scratch buffer if it is larger than ``ScratchPolicy/keptBytes``; strategies
+    /// call it when a round's aggregation is done.
+    func trim() {
+        guard storage.count * MemoryLayout<Double>.stride > ScratchPolicy.keptBytes else { return }
+        storage.deallocate()
+        storage = .init(start: nil, count: 0)
+    }
 
     /// Sets the scratch to Σ_k weights[k] · updates[k][keyPath: vector] over the first `count` elements
     /// and returns it (valid until the next call).
@@ -67,4 +78,12 @@ final class DeltaAccumulator {
         }
         return probe.sum() + tail == 0
     }
+}
+
+/// How large a buffer the server keeps between rounds for reuse (aggregation scratch, update
+/// slots): up to 32 MiB each. Larger ones are allocated per round and released after it: a fresh
+/// buffer's page faults cost little next to the round that fills it, and holding it would add a
+/// large model's size (or twice it) to the server's footprint between rounds.
+public enum ScratchPolicy {
+    public static let keptBytes = 32 << 20
 }

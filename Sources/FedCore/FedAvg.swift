@@ -27,6 +27,7 @@ public final class FedAvg: Strategy {
         global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: AggregationContext
     ) throws {
         let count = global.count
+        defer { accumulator.trim() }
         let mean = try accumulator.sampleWeightedMeanDelta(updates, count: count)
         let eta = serverLearningRate
         for j in 0..<count { global[j] = Float(Double(global[j]) + eta * mean[j]) }

@@ -38,6 +38,7 @@ public final class FedAvgM: Strategy {
             throw StrategyError(
                 .stateMismatch, "fedavgm: momentum has \(velocity.count) elements, the model has \(count)")
         }
+        defer { accumulator.trim() }
         let mean = try accumulator.sampleWeightedMeanDelta(updates, count: count)
         if velocity.isEmpty { velocity = [Float](repeating: 0, count: count) }
         let (eta, beta) = (serverLearningRate, momentum)

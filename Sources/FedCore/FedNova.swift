@@ -53,6 +53,7 @@ public final class FedNova: Strategy {
         // x + η τ_eff Σ p_i Δ_i / a_i: one weighted sum with weights η τ_eff p_i / a_i.
         let eta = serverLearningRate
         let weights = updates.indices.map { eta * tauEffective * p[$0] / a[$0] }
+        defer { accumulator.trim() }
         let step = try accumulator.weightedSum(updates, \.delta, weights: weights, count: count, what: "delta")
         for j in 0..<count { global[j] = Float(Double(global[j]) + step[j]) }
     }

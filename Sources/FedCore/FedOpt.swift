@@ -84,6 +84,7 @@ public final class FedOpt: Strategy {
             throw StrategyError(
                 .stateMismatch, "\(name): moments have \(firstMoment.count) elements, the model has \(count)")
         }
+        defer { accumulator.trim() }
         let mean = try accumulator.sampleWeightedMeanDelta(updates, count: count)
         if firstMoment.isEmpty {
             firstMoment = [Float](repeating: 0, count: count)

@@ -57,6 +57,10 @@ public final class Scaffold: Strategy {
                 "scaffold: \(updates.count) updates but only \(context.totalClients) clients in the federation")
         }
         let sampled = Double(updates.count)
+        defer {
+            deltas.trim()
+            controls.trim()
+        }
         let meanDelta = try deltas.weightedSum(
             updates, \.delta, weights: Array(repeating: 1 / sampled, count: updates.count), count: count,
             what: "delta")

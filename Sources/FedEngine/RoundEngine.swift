@@ -69,6 +69,12 @@ public final class RoundEngine {
             maximumNorm: config.maximumUpdateNorm)
     }
 
+    /// Keeps an update slot for the next round, unless it is larger than the server keeps
+    /// (``ScratchPolicy``).
+    private func recycle(_ slot: [Float]) {
+        if slot.count * MemoryLayout<Float>.stride <= ScratchPolicy.keptBytes { deltaPool.append(slot) }
+    }
+
     /// The clients selected for `round`, sorted: `ceil(k·(1 + over_selection))` of them, drawn
     /// without replacement from the stream `select/round/<round>`.
     public func selection(round: Int) -> [Int] {
@@ -171,7 +177,7 @@ public final class RoundEngine {
                 slots.append(slot)
                 coverage.append(covered)
             } else {
-                deltaPool.append(slot)
+                recycle(slot)
                 switch result {
                 case .failure(let error): rejected[replies[i].client] = "\(error)"
                 case .success: rejected[replies[i].client] = "late: past the deadline or after the first \(k) to finish"
@@ -212,7 +218,7 @@ public final class RoundEngine {
         defer {
             // Hand the buffers back once nothing else holds them, so the next round reuses their pages.
             updates = []
-            deltaPool += slots
+            for slot in slots { recycle(slot) }
         }
         for i in accepted where !replies[i].state.isEmpty { clientStates[replies[i].client] = replies[i].state }
         pool.finished(round: round, accepted: accepted.map { replies[$0].client }, rejected: rejected)

@@ -474,3 +474,26 @@ private let start: [Float] = [1, 2, -1]
         #expect(negative?.code == .invalidParameter)
     }
 }
+
+/// The aggregation scratch is kept between rounds up to ``ScratchPolicy/keptBytes`` and released
+/// above it; the sums are the same either way.
+@Suite struct ScratchPolicyTests {
+    @Test func largeScratchIsReleasedAfterTheRoundSmallIsKept() throws {
+        let small = DeltaAccumulator()
+        _ = try small.sampleWeightedMeanDelta([clientA, clientB], count: 3)
+        small.trim()
+        #expect(small.capacity == 3)
+
+        let count = ScratchPolicy.keptBytes / MemoryLayout<Double>.stride + 1
+        let a = ClientUpdate(clientID: 1, delta: [Float](repeating: 1, count: count), sampleCount: 1, localSteps: 1)
+        let b = ClientUpdate(clientID: 2, delta: [Float](repeating: -1, count: count), sampleCount: 3, localSteps: 1)
+        let large = DeltaAccumulator()
+        let mean = try large.sampleWeightedMeanDelta([a, b], count: count)
+        #expect(mean.first == -0.5 && mean.last == -0.5)
+        #expect(large.capacity == count)
+        large.trim()
+        #expect(large.capacity == 0)
+        let again = try large.sampleWeightedMeanDelta([a, b], count: count)
+        #expect(again.first == -0.5 && again.last == -0.5)
+    }
+}
