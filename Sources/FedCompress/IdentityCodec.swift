@@ -40,13 +40,19 @@ public struct IdentityCodec: Codec {
         return .dense(out)
     }
 
+    /// The bytes a payload of `count` values starts with (the values follow as little-endian
+    /// float32), for writers that place the values themselves.
+    public static func header(count: Int) -> [UInt8] {
+        var w = PayloadWriter(capacity: 16)
+        CodecHeader(codec: .identity, count: count).write(to: &w)
+        return w.bytes
+    }
+
     /// Encodes `values` into `bytes`, reusing its capacity.
     public static func encode(_ values: UnsafeBufferPointer<Float>, into bytes: inout [UInt8]) {
-        var w = PayloadWriter(capacity: 16)
-        CodecHeader(codec: .identity, count: values.count).write(to: &w)
         bytes.removeAll(keepingCapacity: true)
         bytes.reserveCapacity(size(count: values.count))
-        bytes += w.bytes
+        bytes += header(count: values.count)
         #if _endian(little)
             bytes += UnsafeRawBufferPointer(values)
         #else

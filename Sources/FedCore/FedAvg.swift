@@ -27,9 +27,9 @@ public final class FedAvg: Strategy {
         global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate], context: AggregationContext
     ) throws {
         let count = global.count
-        defer { accumulator.trim() }
-        let mean = try accumulator.sampleWeightedMeanDelta(updates, count: count)
         let eta = serverLearningRate
-        for j in 0..<count { global[j] = Float(Double(global[j]) + eta * mean[j]) }
+        try accumulator.sampleWeightedMeanDelta(updates, count: count) { range, mean in
+            for (j, m) in zip(range, mean) { global[j] = Float(Double(global[j]) + eta * m) }
+        }
     }
 }

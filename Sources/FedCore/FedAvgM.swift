@@ -38,16 +38,23 @@ public final class FedAvgM: Strategy {
             throw StrategyError(
                 .stateMismatch, "fedavgm: momentum has \(velocity.count) elements, the model has \(count)")
         }
-        defer { accumulator.trim() }
-        let mean = try accumulator.sampleWeightedMeanDelta(updates, count: count)
-        if velocity.isEmpty { velocity = [Float](repeating: 0, count: count) }
+        // The momentum starts at zero; a first aggregation that fails leaves it unset.
+        let fresh = velocity.isEmpty
+        if fresh { velocity = [Float](repeating: 0, count: count) }
         let (eta, beta) = (serverLearningRate, momentum)
-        velocity.withUnsafeMutableBufferPointer { v in
-            for j in 0..<count {
-                let vj = Float(beta * Double(v[j]) + mean[j])
-                v[j] = vj
-                global[j] = Float(Double(global[j]) + eta * Double(vj))
+        do {
+            try velocity.withUnsafeMutableBufferPointer { v in
+                try accumulator.sampleWeightedMeanDelta(updates, count: count) { range, mean in
+                    for (j, m) in zip(range, mean) {
+                        let vj = Float(beta * Double(v[j]) + m)
+                        v[j] = vj
+                        global[j] = Float(Double(global[j]) + eta * Double(vj))
+                    }
+                }
             }
+        } catch {
+            if fresh { velocity = [] }
+            throw error
         }
     }
 }

@@ -53,8 +53,9 @@ public final class FedNova: Strategy {
         // x + η τ_eff Σ p_i Δ_i / a_i: one weighted sum with weights η τ_eff p_i / a_i.
         let eta = serverLearningRate
         let weights = updates.indices.map { eta * tauEffective * p[$0] / a[$0] }
-        defer { accumulator.trim() }
-        let step = try accumulator.weightedSum(updates, \.delta, weights: weights, count: count, what: "delta")
-        for j in 0..<count { global[j] = Float(Double(global[j]) + step[j]) }
+        let term = DeltaAccumulator.Term(vector: \.delta, weights: weights, what: "delta")
+        try accumulator.weightedSums(updates, [term], count: count) { range, sums in
+            for (j, s) in zip(range, sums[0]) { global[j] = Float(Double(global[j]) + s) }
+        }
     }
 }

@@ -84,32 +84,44 @@ public final class FedOpt: Strategy {
             throw StrategyError(
                 .stateMismatch, "\(name): moments have \(firstMoment.count) elements, the model has \(count)")
         }
-        defer { accumulator.trim() }
-        let mean = try accumulator.sampleWeightedMeanDelta(updates, count: count)
-        if firstMoment.isEmpty {
+        // The moments start at (0, τ²); a first aggregation that fails leaves them unset.
+        let fresh = firstMoment.isEmpty
+        if fresh {
             firstMoment = [Float](repeating: 0, count: count)
             secondMoment = [Float](repeating: Float(tau * tau), count: count)
         }
+        do {
+            try step(global: global, updates: updates)
+        } catch {
+            if fresh { (firstMoment, secondMoment) = ([], []) }
+            throw error
+        }
+    }
+
+    /// One server step along the updates' sample-weighted mean delta, tile by tile.
+    private func step(global: UnsafeMutableBufferPointer<Float>, updates: [ClientUpdate]) throws {
+        let count = global.count
         let (eta, b1, b2, tau, variant) = (serverLearningRate, beta1, beta2, tau, variant)
-        firstMoment.withUnsafeMutableBufferPointer { m in
-            secondMoment.withUnsafeMutableBufferPointer { v in
-                for j in 0..<count {
-                    let d = mean[j]
-                    let d2 = d * d
-                    let mj = Float(b1 * Double(m[j]) + (1 - b1) * d)
-                    let old = Double(v[j])
-                    let vj: Float
-                    switch variant {
-                    case .adagrad: vj = Float(old + d2)
-                    case .adam: vj = Float(b2 * old + (1 - b2) * d2)
-                    case .yogi:
-                        let difference = old - d2
-                        let sign: Double = difference > 0 ? 1 : (difference < 0 ? -1 : 0)
-                        vj = Float(old - (1 - b2) * d2 * sign)
+        try firstMoment.withUnsafeMutableBufferPointer { m in
+            try secondMoment.withUnsafeMutableBufferPointer { v in
+                try accumulator.sampleWeightedMeanDelta(updates, count: count) { range, mean in
+                    for (j, d) in zip(range, mean) {
+                        let d2 = d * d
+                        let mj = Float(b1 * Double(m[j]) + (1 - b1) * d)
+                        let old = Double(v[j])
+                        let vj: Float
+                        switch variant {
+                        case .adagrad: vj = Float(old + d2)
+                        case .adam: vj = Float(b2 * old + (1 - b2) * d2)
+                        case .yogi:
+                            let difference = old - d2
+                            let sign: Double = difference > 0 ? 1 : (difference < 0 ? -1 : 0)
+                            vj = Float(old - (1 - b2) * d2 * sign)
+                        }
+                        m[j] = mj
+                        v[j] = vj
+                        global[j] = Float(Double(global[j]) + eta * Double(mj) / (Double(vj).squareRoot() + tau))
                     }
-                    m[j] = mj
-                    v[j] = vj
-                    global[j] = Float(Double(global[j]) + eta * Double(mj) / (Double(vj).squareRoot() + tau))
                 }
             }
         }

@@ -16,8 +16,7 @@ public final class Scaffold: Strategy {
     /// The server control variate c; empty (meaning zero) before the first round.
     public private(set) var control: [Float] = []
     public var state: [String: [Float]] { control.isEmpty ? [:] : ["control": control] }
-    private let deltas = DeltaAccumulator()
-    private let controls = DeltaAccumulator()
+    private let accumulator = DeltaAccumulator()
 
     /// SCAFFOLD with global step size η_g > 0.
     public init(serverLearningRate: Double = 1) {
@@ -57,25 +56,31 @@ public final class Scaffold: Strategy {
                 "scaffold: \(updates.count) updates but only \(context.totalClients) clients in the federation")
         }
         let sampled = Double(updates.count)
-        defer {
-            deltas.trim()
-            controls.trim()
-        }
-        let meanDelta = try deltas.weightedSum(
-            updates, \.delta, weights: Array(repeating: 1 / sampled, count: updates.count), count: count,
-            what: "delta")
-        // (|S|/N) · mean_i Δc_i = Σ_i Δc_i / N
-        let controlStep = try controls.weightedSum(
-            updates, \.vectors[Self.controlDeltaName]!,
-            weights: Array(repeating: 1 / Double(context.totalClients), count: updates.count),
-            count: count, what: "control delta")
-        if control.isEmpty { control = [Float](repeating: 0, count: count) }
+        let terms = [
+            DeltaAccumulator.Term(
+                vector: \.delta, weights: Array(repeating: 1 / sampled, count: updates.count), what: "delta"),
+            // (|S|/N) · mean_i Δc_i = Σ_i Δc_i / N
+            DeltaAccumulator.Term(
+                vector: \.vectors[Self.controlDeltaName]!,
+                weights: Array(repeating: 1 / Double(context.totalClients), count: updates.count),
+                what: "control delta"),
+        ]
+        // The control starts at zero; a first aggregation that fails leaves it unset.
+        let fresh = control.isEmpty
+        if fresh { control = [Float](repeating: 0, count: count) }
         let eta = serverLearningRate
-        control.withUnsafeMutableBufferPointer { c in
-            for j in 0..<count {
-                global[j] = Float(Double(global[j]) + eta * meanDelta[j])
-                c[j] = Float(Double(c[j]) + controlStep[j])
+        do {
+            try control.withUnsafeMutableBufferPointer { c in
+                try accumulator.weightedSums(updates, terms, count: count) { range, sums in
+                    for (i, j) in range.enumerated() {
+                        global[j] = Float(Double(global[j]) + eta * sums[0][i])
+                        c[j] = Float(Double(c[j]) + sums[1][i])
+                    }
+                }
             }
+        } catch {
+            if fresh { control = [] }
+            throw error
         }
     }
 }

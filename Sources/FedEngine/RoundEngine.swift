@@ -43,6 +43,9 @@ public final class RoundEngine {
     var receiver: UpdateReceiver
     /// Buffers for received updates, recycled every round.
     private var deltaPool: [[Float]] = []
+    /// The global model of `round` as saved by ``save(into:)``, kept for the next round's request:
+    /// the checkpoint being written and the clients' start model share one copy.
+    private var saved: (round: Int, values: [Float])?
 
     /// An engine for `config` around the global `model` (its current weights are round 0's).
     /// - Throws: ``ConfigError`` for a strategy or codec the config cannot build.
@@ -67,6 +70,14 @@ public final class RoundEngine {
         receiver = UpdateReceiver(
             parameterCount: model.parameterCount, reportsCoverage: config.compression.aggregation == .opwa,
             maximumNorm: config.maximumUpdateNorm)
+    }
+
+    /// A copy of the global model, the one ``save(into:)`` made when it saved this round (handed
+    /// over: the engine keeps no reference) or a new one.
+    private func takeGlobal() -> [Float] {
+        defer { saved = nil }
+        if let saved, saved.round == round { return saved.values }
+        return Array(model.parameters.values)
     }
 
     /// Keeps an update slot for the next round, unless it is larger than the server keeps
@@ -130,8 +141,7 @@ public final class RoundEngine {
         let trainStart = ContinuousClock.now
         var byClient: [Int: ClientReply] = [:]
         do {  // the round's start model is a copy, released once the clients have it
-            let start = Array(
-                broadcast.map { UnsafeBufferPointer($0.view) } ?? UnsafeBufferPointer(model.parameters.values))
+            let start = broadcast.map { Array($0.view) } ?? takeGlobal()
             let request = RoundRequest(round: round, model: start, vectors: vectors, tasks: tasks)
             for reply in try pool.train(request) where downloadBytes[reply.client] != nil {
                 byClient[reply.client] = reply
@@ -240,7 +250,9 @@ extension RoundEngine {
     /// codec's memory (PowerSGD's warm starts).
     public func save(into checkpoint: inout Checkpoint) {
         checkpoint.values["engine/round"] = String(round)
-        checkpoint.vectors["engine/global"] = Array(model.parameters.values)
+        let global = saved.flatMap { $0.round == round ? $0.values : nil } ?? Array(model.parameters.values)
+        saved = (round, global)
+        checkpoint.vectors["engine/global"] = global
         for (name, v) in strategy.state { checkpoint.vectors["strategy/" + name] = v }
         for (client, state) in clientStates {
             for (name, v) in state { checkpoint.vectors["client_state/\(client)/\(name)"] = v }
@@ -291,6 +303,7 @@ extension RoundEngine {
             power.restore(warmStarts: checkpoint.vectors(under: "powersgd/"))
         }
         _ = model.parameters.values.update(fromContentsOf: global)
+        self.saved = nil
         clientStates = states
         receiver.estimates = estimates
         round = saved

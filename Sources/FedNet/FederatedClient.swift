@@ -205,15 +205,15 @@ public final class FederatedClient: @unchecked Sendable {
         summary.trainLoss = reply.trainLoss
         summary.computeSeconds = reply.computeSeconds
         summary.failure = reply.failure ?? ""
-        var upload = reply.payload
-        summary.upload = Wire.pack(&upload, vectors: reply.upload)
-        return Wire.chunks(upload, size: chunkLimit).map { piece in
+        let (chunks, layout, total) = Wire.chunks(reply.payload, vectors: reply.upload, size: chunkLimit)
+        summary.upload = layout
+        return chunks.map { piece in
             var c = Fedswift_V1_UpdateChunk()
             c.round = task.round
             c.attempt = task.attempt
             c.offset = UInt64(piece.offset)
             c.data = piece.data
-            c.totalBytes = UInt64(upload.count)
+            c.totalBytes = UInt64(total)
             c.last = piece.last
             if piece.last { c.summary = summary }
             var m = Fedswift_V1_ClientMessage()

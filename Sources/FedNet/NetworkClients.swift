@@ -222,16 +222,11 @@ public final class NetworkClients: ClientPool, @unchecked Sendable {
     }
 
     public func train(_ request: RoundRequest) throws -> [ClientReply] {
-        // The model and the vectors in one payload, cut into chunks (each a copy of its part;
-        // the sessions share them), then released: at most twice the payload at once.
-        var payload: [UInt8] = []
-        payload.reserveCapacity(
-            IdentityCodec.size(count: request.model.count) + request.vectors.values.reduce(0) { $0 + 4 * $1.count })
-        request.model.withUnsafeBufferPointer { IdentityCodec.encode($0, into: &payload) }
-        let layout = Wire.pack(&payload, vectors: request.vectors)
-        let payloadBytes = payload.count
-        let chunks = Wire.chunks(payload, size: maximumChunkBytes)
-        payload = []
+        // The model (an identity-codec payload) and the vectors, cut straight into chunks: one
+        // copy of the payload, shared by the sessions.
+        let (chunks, layout, payloadBytes) = Wire.chunks(
+            IdentityCodec.header(count: request.model.count), values: request.model, vectors: request.vectors,
+            size: maximumChunkBytes)
         let limit = config.deadlineSeconds ?? roundTimeout
         metrics.started(round: request.round)
         locked { s in

@@ -5,34 +5,33 @@ enum Wire {
     /// The wire contract's version (``Fedswift_V1_Join/protocolVersion``).
     static let protocolVersion: UInt32 = 2
 
-    /// Appends the values of `vectors` (little-endian float32, by sorted name) to `payload` and
-    /// returns the layout that tells them apart: how vectors travel in a chunked payload, whatever
-    /// their size.
-    static func pack(_ payload: inout [UInt8], vectors: [String: [Float]]) -> [Fedswift_V1_VectorLayout] {
+    /// A payload on the wire: `head`, then `values` (little-endian float32), then the values of
+    /// `vectors` by sorted name, cut into chunks of at most `size` bytes without being concatenated
+    /// first (each byte is copied once, into its chunk); with the layout that tells the vectors
+    /// apart, so vectors of any size travel in a chunked payload.
+    static func chunks(
+        _ head: [UInt8], values: [Float] = [], vectors: [String: [Float]], size: Int
+    ) -> (chunks: [Chunk], layout: [Fedswift_V1_VectorLayout], total: Int) {
         let names = vectors.keys.sorted()
-        payload.reserveCapacity(payload.count + names.reduce(0) { $0 + 4 * vectors[$1]!.count })
+        let total = head.count + 4 * values.count + names.reduce(0) { $0 + 4 * vectors[$1]!.count }
+        var writer = ChunkWriter(size: size, total: total)
+        head.withUnsafeBytes { writer.append($0) }
+        values.withUnsafeBytes { writer.append($0) }
         var layout: [Fedswift_V1_VectorLayout] = []
         for name in names {
-            let values = vectors[name]!
-            values.withUnsafeBytes { payload.append(contentsOf: $0) }
+            vectors[name]!.withUnsafeBytes { writer.append($0) }
             var entry = Fedswift_V1_VectorLayout()
             entry.name = name
-            entry.count = UInt64(values.count)
+            entry.count = UInt64(vectors[name]!.count)
             layout.append(entry)
         }
-        return layout
+        return (writer.finish(), layout, total)
     }
 
-    /// `payload` followed by `vectors`, and their layout (``pack(_:vectors:)``).
-    static func pack(
-        _ payload: [UInt8], vectors: [String: [Float]]
-    ) -> (bytes: [UInt8], layout: [Fedswift_V1_VectorLayout]) {
-        var bytes = payload
-        let layout = pack(&bytes, vectors: vectors)
-        return (bytes, layout)
-    }
+    /// One piece of a payload: where it starts, its bytes, and whether it is the last.
+    typealias Chunk = (offset: Int, data: Data, last: Bool)
 
-    /// Splits a payload made by ``pack(_:vectors:)``: the vectors of `layout` are taken off its
+    /// Splits a payload made by ``chunks(_:values:vectors:size:)`` (reassembled): the vectors of `layout` are taken off its
     /// end (in place), the leading bytes stay.
     /// - Throws: ``WireError`` when the vectors do not fit in the payload or a name repeats.
     static func unpack(_ bytes: inout [UInt8], layout: [Fedswift_V1_VectorLayout]) throws -> [String: [Float]] {
@@ -64,15 +63,6 @@ enum Wire {
         return vectors
     }
 
-    /// ``unpack(_:layout:)`` on a copy: the leading bytes and the vectors.
-    static func unpack(
-        _ bytes: [UInt8], layout: [Fedswift_V1_VectorLayout]
-    ) throws -> (payload: [UInt8], vectors: [String: [Float]]) {
-        var payload = bytes
-        let vectors = try unpack(&payload, layout: layout)
-        return (payload, vectors)
-    }
-
     /// The largest upload the coordinator accepts for a model of `parameterCount` values in
     /// `tensors` tensors with vectors of `vectorValues` values in all: 12 bytes a parameter (the
     /// most a catalog codec spends: QSGD with one value a bucket spends a float32 norm and up to 49
@@ -84,13 +74,50 @@ enum Wire {
     }
 
     /// `payload` cut into pieces of at most `size` bytes (one empty piece for an empty payload).
-    static func chunks(_ payload: [UInt8], size: Int) -> [(offset: Int, data: Data, last: Bool)] {
-        precondition(size > 0)
-        if payload.isEmpty { return [(0, Data(), true)] }
-        return stride(from: 0, to: payload.count, by: size).map { start in
-            let end = min(start + size, payload.count)
-            return (start, Data(payload[start..<end]), end == payload.count)
+    static func chunks(_ payload: [UInt8], size: Int) -> [Chunk] {
+        var writer = ChunkWriter(size: size, total: payload.count)
+        payload.withUnsafeBytes { writer.append($0) }
+        return writer.finish()
+    }
+}
+
+/// Cuts bytes appended piece by piece into chunks of at most `size` bytes, each allocated once at
+/// its final size.
+struct ChunkWriter {
+    let size: Int
+    let total: Int
+    private var done: [Wire.Chunk] = []
+    private var current = Data()
+    private var offset = 0
+
+    /// A writer for a payload of `total` bytes in chunks of at most `size`.
+    init(size: Int, total: Int) {
+        precondition(size > 0 && total >= 0)
+        self.size = size
+        self.total = total
+        current.reserveCapacity(min(size, total))
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            if current.count == size {
+                done.append((offset, current, false))
+                offset += size
+                current = Data(capacity: min(size, total - offset))
+            }
+            let n = min(size - current.count, rest.count)
+            current.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest.prefix(n)))
+            rest = rest.dropFirst(n)
         }
+    }
+
+    /// The chunks, the last one marked (an empty payload is one empty chunk).
+    /// - Precondition: exactly `total` bytes were appended.
+    consuming func finish() -> [Wire.Chunk] {
+        precondition(offset + current.count == total, "the payload's size was announced as \(total)")
+        done.append((offset, current, true))
+        return done
     }
 }
 

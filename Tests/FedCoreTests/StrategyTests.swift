@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import FedCore
@@ -475,25 +476,82 @@ private let start: [Float] = [1, 2, -1]
     }
 }
 
-/// The aggregation scratch is kept between rounds up to ``ScratchPolicy/keptBytes`` and released
-/// above it; the sums are the same either way.
-@Suite struct ScratchPolicyTests {
-    @Test func largeScratchIsReleasedAfterTheRoundSmallIsKept() throws {
-        let small = DeltaAccumulator()
-        _ = try small.sampleWeightedMeanDelta([clientA, clientB], count: 3)
-        small.trim()
-        #expect(small.capacity == 3)
+/// Aggregation sums a tile of elements at a time: the sums are those of a whole-vector pass, bit
+/// for bit, the scratch never exceeds one tile per summed vector, and a non-finite value anywhere
+/// (even in the last tile) fails the aggregation before any element of the model changes.
+@Suite struct TiledAggregationTests {
+    /// Σ_k w_k v_k in update order, element by element, in Double: the sum every tile must equal.
+    static func reference(_ vectors: [[Float]], weights: [Double]) -> [Double] {
+        var sum = [Double](repeating: 0, count: vectors[0].count)
+        for (k, v) in vectors.enumerated() {
+            for j in sum.indices { sum[j] = k == 0 ? weights[k] * Double(v[j]) : sum[j] + weights[k] * Double(v[j]) }
+        }
+        return sum
+    }
 
-        let count = ScratchPolicy.keptBytes / MemoryLayout<Double>.stride + 1
-        let a = ClientUpdate(clientID: 1, delta: [Float](repeating: 1, count: count), sampleCount: 1, localSteps: 1)
-        let b = ClientUpdate(clientID: 2, delta: [Float](repeating: -1, count: count), sampleCount: 3, localSteps: 1)
-        let large = DeltaAccumulator()
-        let mean = try large.sampleWeightedMeanDelta([a, b], count: count)
-        #expect(mean.first == -0.5 && mean.last == -0.5)
-        #expect(large.capacity == count)
-        large.trim()
-        #expect(large.capacity == 0)
-        let again = try large.sampleWeightedMeanDelta([a, b], count: count)
-        #expect(again.first == -0.5 && again.last == -0.5)
+    @Test func tilesCoverTheModelWithTheWholeVectorSums() throws {
+        let tile = DeltaAccumulator.tileElements
+        let count = 2 * tile + 37
+        // Values of every magnitude and sign, different per client, so the order of the terms shows.
+        let updates = (0..<3).map { k in
+            ClientUpdate(
+                clientID: k, delta: (0..<count).map { Float(5 * sin(Double($0 * (k + 2) + 1))) },
+                sampleCount: [7, 2, 11][k], localSteps: 1,
+                vectors: ["c": (0..<count).map { Float(cos(Double($0 + k)) / Double(k + 3)) }])
+        }
+        let p = ClientUpdate.sampleWeights(updates)
+        let expected = Self.reference(updates.map(\.delta), weights: p)
+        let expectedC = Self.reference(updates.map { $0.vectors["c"]! }, weights: [0.5, 0.25, 0.125])
+        let accumulator = DeltaAccumulator()
+        var got = [Double](repeating: .nan, count: count)
+        var gotC = [Double](repeating: .nan, count: count)
+        var ranges: [Range<Int>] = []
+        try accumulator.weightedSums(
+            updates,
+            [
+                .init(vector: \.delta, weights: p, what: "delta"),
+                .init(vector: \.vectors["c"]!, weights: [0.5, 0.25, 0.125], what: "c"),
+            ],
+            count: count
+        ) { range, sums in
+            ranges.append(range)
+            for (i, j) in range.enumerated() { (got[j], gotC[j]) = (sums[0][i], sums[1][i]) }
+        }
+        #expect(ranges == [0..<tile, tile..<(2 * tile), (2 * tile)..<count])
+        #expect(got == expected && gotC == expectedC)
+        #expect(accumulator.capacity == 2 * tile)
+        // The FedAvg mean, the same way.
+        var mean = [Double](repeating: .nan, count: count)
+        try accumulator.sampleWeightedMeanDelta(updates, count: count) { range, m in
+            for (i, j) in range.enumerated() { mean[j] = m[i] }
+        }
+        #expect(mean == expected)
+    }
+
+    @Test func aNonFiniteValueInTheLastTileChangesNothing() throws {
+        let count = DeltaAccumulator.tileElements + 10
+        var bad = [Float](repeating: 0.5, count: count)
+        bad[count - 1] = .infinity
+        let control = [Scaffold.controlDeltaName: [Float](repeating: 0.25, count: count)]
+        let updates = [
+            ClientUpdate(
+                clientID: 3, delta: [Float](repeating: 1, count: count), sampleCount: 1, localSteps: 1,
+                vectors: control),
+            ClientUpdate(clientID: 4, delta: bad, sampleCount: 1, localSteps: 1, vectors: control),
+        ]
+        let strategies: [any Strategy] = [FedAvg(), FedAvgM(momentum: 0.9), FedOpt(.adam), FedNova(), Scaffold()]
+        for strategy in strategies {
+            var global = [Float](repeating: 2, count: count)
+            let error = #expect(throws: StrategyError.self) {
+                try global.withUnsafeMutableBufferPointer {
+                    try strategy.aggregate(
+                        global: $0, updates: updates, context: AggregationContext(round: 1, totalClients: 10))
+                }
+            }
+            #expect(error?.code == .nonFiniteValue && error?.clientID == 4)
+            #expect(error?.message.contains("index \(count - 1)") == true)
+            #expect(global == [Float](repeating: 2, count: count), "\(strategy.name) changed the model")
+            #expect(strategy.state.isEmpty, "\(strategy.name) kept state from a failed round")
+        }
     }
 }

@@ -248,6 +248,32 @@ final class ScriptedPool: ClientPool {
         }
     }
 
+    /// The checkpoint saved after a round and the next round's start model are one copy of the
+    /// global model, not two (a large model's server holds it once while the checkpoint is written
+    /// and the clients train); without a save, or after the model changed, the request gets a copy
+    /// of the model as it is.
+    @Test func theCheckpointAndTheNextRoundShareOneCopyOfTheModel() throws {
+        let engine = try RoundEngine(config: try Self.config(), model: try Self.model())
+        let pool = ScriptedPool(deltas: Self.constant)
+        _ = try engine.runRound(1, pool: pool)
+        var checkpoint = Checkpoint()
+        engine.save(into: &checkpoint)
+        var again = Checkpoint()
+        engine.save(into: &again)
+        let saved = checkpoint.vectors["engine/global"]!
+        #expect(saved == Array(engine.model.parameters.values))
+        _ = try engine.runRound(2, pool: pool)
+        let afterTwo = Array(engine.model.parameters.values)
+        #expect(afterTwo != saved)
+        func address(_ v: [Float]) -> UnsafePointer<Float>? { v.withUnsafeBufferPointer { $0.baseAddress } }
+        #expect(address(pool.requests[1].model) == address(saved))
+        #expect(address(again.vectors["engine/global"]!) == address(saved))
+        // Round 3 without a save: a copy of round 2's model, not the stale one saved before it.
+        _ = try engine.runRound(3, pool: pool)
+        #expect(address(pool.requests[2].model) != address(saved))
+        #expect(pool.requests[2].model == afterTwo)
+    }
+
     @Test func checkpointsAreVerified() throws {
         let dir = try TemporaryDirectory()
         var checkpoint = Checkpoint()

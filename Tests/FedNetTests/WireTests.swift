@@ -36,20 +36,37 @@ import Testing
 
     @Test func vectorsTravelAfterThePayloadAndAreCheckedAgainstTheirLayout() throws {
         let payload: [UInt8] = [1, 2, 3, 4, 5]
+        let values: [Float] = [0.5, -1]
         let vectors: [String: [Float]] = ["b": [1, -2.5, .leastNonzeroMagnitude], "a": [3e38]]
-        let (bytes, layout) = Wire.pack(payload, vectors: vectors)
-        #expect(bytes.count == 5 + 16 && layout.map(\.name) == ["a", "b"] && layout.map(\.count) == [1, 3])
-        let back = try Wire.unpack(bytes, layout: layout)
-        #expect(back.payload == payload && back.vectors == vectors)
-        #expect(try Wire.unpack(payload, layout: []).payload == payload)
+        // Cut into chunks of 3 bytes straight from the parts: every chunk but the last is full, and
+        // the pieces join to head, values, then the vectors by name.
+        let (pieces, layout, total) = Wire.chunks(payload, values: values, vectors: vectors, size: 3)
+        #expect(total == 5 + 8 + 16 && layout.map(\.name) == ["a", "b"] && layout.map(\.count) == [1, 3])
+        #expect(pieces.map(\.offset) == Array(stride(from: 0, to: total, by: 3)))
+        #expect(pieces.dropLast().allSatisfy { $0.data.count == 3 && !$0.last } && pieces.last!.last)
+        var bytes = pieces.reduce(into: [UInt8]()) { $0 += $1.data }
+        var expected = payload
+        for v in [values, vectors["a"]!, vectors["b"]!] { v.withUnsafeBytes { expected += $0 } }
+        #expect(bytes == expected)
+        let whole = bytes
+        #expect(try Wire.unpack(&bytes, layout: layout) == vectors)
+        #expect(bytes == payload + whole[5..<13])
+        var plain = payload
+        #expect(try Wire.unpack(&plain, layout: []).isEmpty && plain == payload)
+        // An exact multiple of the chunk size ends with a full last chunk; nothing at all is one empty chunk.
+        let even = Wire.chunks([1, 2, 3, 4, 5, 6], vectors: [:], size: 3).chunks
+        #expect(even.map(\.data.count) == [3, 3] && even.map(\.last) == [false, true])
+        let empty = Wire.chunks([], vectors: [:], size: 3).chunks
+        #expect(empty.count == 1 && empty[0].data.isEmpty && empty[0].last)
         // Vectors larger than the payload, and a name twice.
         var big = Fedswift_V1_VectorLayout()
         big.name = "big"
-        big.count = 6
-        #expect(throws: WireError.self) { try Wire.unpack(bytes, layout: [big]) }
+        big.count = 8
+        var copy = whole
+        #expect(throws: WireError.self) { try Wire.unpack(&copy, layout: [big]) }
         big.count = UInt64.max
-        #expect(throws: WireError.self) { try Wire.unpack(bytes, layout: [big]) }
-        #expect(throws: WireError.self) { try Wire.unpack(bytes, layout: [layout[1], layout[1]]) }
+        #expect(throws: WireError.self) { try Wire.unpack(&copy, layout: [big]) }
+        #expect(throws: WireError.self) { try Wire.unpack(&copy, layout: [layout[1], layout[1]]) }
     }
 
     /// The coordinator's upload bound holds every catalog codec at its most expansive settings,
