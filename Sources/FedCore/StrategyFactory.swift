@@ -53,6 +53,9 @@ public enum StrategyFactory {
                     localMomentum: try a.value("local_momentum", belowOne: true) ?? 0,
                     serverLearningRate: try a.serverLearningRate ?? 1)
             },
+            Entry(name: "feddyn", parameters: ["alpha"]) { a in
+                FedDyn(alpha: try a.value("alpha", positive: true) ?? 0.01)
+            },
         ]
         + FedOpt.Variant.allCases.map { variant in
             Entry(

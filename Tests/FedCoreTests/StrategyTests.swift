@@ -458,7 +458,8 @@ private let start: [Float] = [1, 2, -1]
         let name = #expect(throws: StrategyError.self) { try StrategyFactory.makeStrategy(name: "fedsgd") }
         #expect(name?.code == .unknownStrategy)
         #expect(
-            name?.message.contains("fedavg, fedavgm, fedprox, scaffold, fednova, fedadam, fedyogi, fedadagrad") == true)
+            name?.message.contains("fedavg, fedavgm, fedprox, scaffold, fednova, feddyn, fedadam, fedyogi, fedadagrad")
+                == true)
         let key = #expect(throws: StrategyError.self) {
             try StrategyFactory.makeStrategy(name: "fedadagrad", parameters: ["beta2": 0.9])
         }

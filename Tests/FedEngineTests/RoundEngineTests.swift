@@ -210,6 +210,7 @@ final class ScriptedPool: ClientPool {
         for extra in [
             "strategy: {name: fedadam}",
             "strategy: {name: scaffold}",
+            "strategy: {name: feddyn, alpha: 0.1}",
             """
             compression:
               uplink: {codec: topk, ratio: 0.5, error_feedback: ef21, per_tensor: false}

@@ -100,6 +100,7 @@ import Testing
     @Test(arguments: [
         "strategy: {name: fedavg}",
         "strategy: {name: scaffold}",
+        "strategy: {name: feddyn, alpha: 0.1}",
         "compression: {uplink: {codec: topk, ratio: 0.1, error_feedback: residual}}",
     ])
     func networkRoundsAreTheSimulatorsRounds(_ settings: String) async throws {

@@ -74,6 +74,7 @@ import Testing
     static let algorithms: [(String, String)] = [
         ("fedavg", "strategy: {name: fedavg}\nover_selection: 0.5"),
         ("scaffold", "strategy: {name: scaffold}"),
+        ("feddyn", "strategy: {name: feddyn, alpha: 0.1}"),
         ("fedadam", "strategy: {name: fedadam, server_learning_rate: 0.01}"),
         (
             "compressed",

@@ -119,7 +119,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ["fedavgm", "fedprox", "scaffold", "fednova", "fedadam", "fedyogi", "fedadagrad"])
+    @Test(arguments: ["fedavgm", "fedprox", "scaffold", "fednova", "feddyn", "fedadam", "fedyogi", "fedadagrad"])
     func everyStrategyRunsAndImproves(_ name: String) throws {
         var extra = ["strategy.name=\(name)", "rounds=4"]
         if ["fedadam", "fedyogi"].contains(name) { extra.append("strategy.server_learning_rate=0.01") }
@@ -133,6 +133,11 @@ import Testing
             let payload = IdentityCodec.size(count: sim.model.parameterCount)
             #expect(rows[0].bytesUp == 4 * 2 * payload)
             #expect(sim.strategy.state["control"]?.count == sim.model.parameterCount)
+        }
+        if name == "feddyn" {
+            // Nothing extra travels; the server keeps h.
+            #expect(rows[0].bytesUp == 4 * IdentityCodec.size(count: sim.model.parameterCount))
+            #expect(sim.strategy.state["h"]?.count == sim.model.parameterCount)
         }
     }
 }
