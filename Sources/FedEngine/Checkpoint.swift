@@ -27,10 +27,9 @@ public struct Checkpoint: Sendable {
         var metadata = values
         metadata["fedswift.format"] = Self.format
         metadata["fedswift.crc32"] = String(checksum(names: names))
+        // Streamed from the vectors themselves: no copy of a large model while it is written.
         try SafeTensors.write(
-            names.map { (name: $0, tensor: Tensor(shape: [vectors[$0]!.count], scalars: vectors[$0]!)) },
-            metadata: metadata,
-            to: path)
+            sources: names.map { .init(name: $0, vector: vectors[$0]!) }, metadata: metadata, to: path)
     }
 
     /// Reads and verifies the checkpoint at `path`.

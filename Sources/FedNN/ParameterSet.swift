@@ -1,5 +1,11 @@
 import FedTensor
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// All parameters of a model in one contiguous `Float` buffer, their gradients in a second
 /// buffer of the same layout, and a named range per tensor (PyTorch `state_dict` names).
 ///
@@ -22,7 +28,9 @@ public final class ParameterSet: @unchecked Sendable {
     public let count: Int
     /// Parameter values, all tensors back to back.
     public let values: UnsafeMutableBufferPointer<Float>
-    /// Gradients in the same layout as `values`.
+    /// Gradients in the same layout as `values`. Zeroed by the system (`calloc`): a model that
+    /// never runs a backward pass (a server's global model, an evaluator's replica) keeps no
+    /// resident memory for them.
     public let gradients: UnsafeMutableBufferPointer<Float>
     private let index: [String: Int]
 
@@ -41,14 +49,17 @@ public final class ParameterSet: @unchecked Sendable {
         self.index = index
         self.count = offset
         values = .allocate(capacity: max(offset, 1))
-        gradients = .allocate(capacity: max(offset, 1))
         values.initialize(repeating: 0)
-        gradients.initialize(repeating: 0)
+        let n = max(offset, 1)
+        guard let zeroed = calloc(n, MemoryLayout<Float>.stride) else {
+            fatalError("cannot allocate \(n) gradients")
+        }
+        gradients = UnsafeMutableBufferPointer(start: zeroed.bindMemory(to: Float.self, capacity: n), count: n)
     }
 
     deinit {
         values.deallocate()
-        gradients.deallocate()
+        free(gradients.baseAddress)
     }
 
     /// The entry called `name`, if any.

@@ -146,6 +146,8 @@ public final class Coordinator: @unchecked Sendable {
             }
             FaultInjection.point("round-end")
             let saving = clock.now
+            try finishCheckpoint()  // the previous round's, normally done while this one trained
+            let snapshotting = clock.now
             try writeCheckpoint()
             clients.metrics.finishedRound(after: clock.now - roundStart)
             clients.logger.info(
@@ -154,7 +156,8 @@ public final class Coordinator: @unchecked Sendable {
                     "round": "\(round)", "completed": "\(row.completed)", "selected": "\(row.selected)",
                     "seconds": "\(row.trainWallTime)", "evaluation_wait_s": "\((settled - aggregated).seconds)",
                     "engine_s": "\((aggregated - roundStart).seconds - row.trainWallTime)",
-                    "checkpoint_s": "\((clock.now - saving).seconds)",
+                    "checkpoint_wait_s": "\((snapshotting - saving).seconds)",
+                    "checkpoint_s": "\((clock.now - snapshotting).seconds)",
                 ])
             if pending == nil { onRound(row) }
         }

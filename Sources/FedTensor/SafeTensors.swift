@@ -12,41 +12,89 @@ public enum SafeTensors {
     /// Headers longer than this are rejected before parsing, as the reference implementation does.
     public static let maximumHeaderByteCount = 100_000_000
 
+    /// A tensor to write: its name, shape and values, read in place while the file is written (a
+    /// tensor's storage or a plain vector, never copied first).
+    public struct Source {
+        public let name: String
+        public let shape: Shape
+        let read: ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Void
+
+        public init(name: String, tensor: Tensor) {
+            self.name = name
+            shape = tensor.shape
+            read = { body in try tensor.withUnsafeBufferPointer { try body($0) } }
+        }
+
+        /// A vector, as a tensor of shape `[values.count]`.
+        public init(name: String, vector values: [Float]) {
+            self.name = name
+            shape = [values.count]
+            read = { body in try values.withUnsafeBufferPointer { try body($0) } }
+        }
+    }
+
     /// The safetensors encoding of `tensors`, written in the given order, with `metadata`.
     /// - Throws: `SafeTensorsError` if a name is empty, `__metadata__`, or repeated.
     public static func encode(
         _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]
     ) throws -> [UInt8] {
-        let (header, dataByteCount) = try layout(tensors, metadata: metadata)
+        try encode(sources: tensors.map { Source(name: $0.name, tensor: $0.tensor) }, metadata: metadata)
+    }
+
+    /// The safetensors encoding of `sources`, written in the given order, with `metadata`.
+    /// - Throws: `SafeTensorsError` if a name is empty, `__metadata__`, or repeated.
+    public static func encode(sources: [Source], metadata: [String: String] = [:]) throws -> [UInt8] {
+        let (header, dataByteCount) = try layout(sources, metadata: metadata)
         let total = 8 + header.count + dataByteCount
-        return [UInt8](unsafeUninitializedCapacity: total) { buffer, initializedCount in
-            let raw = UnsafeMutableRawBufferPointer(buffer)
-            raw.storeBytes(of: UInt64(header.count).littleEndian, as: UInt64.self)
-            header.withUnsafeBytes {
-                UnsafeMutableRawBufferPointer(rebasing: raw[8..<8 + header.count]).copyMemory(from: $0)
-            }
-            var offset = 8 + header.count
-            for (_, tensor) in tensors {
-                let byteCount = tensor.count * MemoryLayout<Float>.size
-                let destination = UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + byteCount])
-                tensor.withUnsafeBufferPointer { storeLittleEndian($0, into: destination) }
-                offset += byteCount
+        return try [UInt8](unsafeUninitializedCapacity: total) { buffer, initializedCount in
+            var offset = 0
+            try stream(sources, header: header) { bytes in
+                UnsafeMutableRawBufferPointer(
+                    rebasing: UnsafeMutableRawBufferPointer(buffer)[offset..<offset + bytes.count]
+                )
+                .copyMemory(from: bytes)
+                offset += bytes.count
             }
             initializedCount = total
         }
     }
 
-    /// The encoded header of `tensors` (names checked, offsets in the given order) and the size
+    /// The file's bytes in order, handed to `append` piece by piece: the header length, the header,
+    /// then each tensor's little-endian values through a buffer of 1 MiB (the one byte writer of
+    /// ``encode(sources:metadata:)`` and ``write(sources:metadata:to:)``).
+    private static func stream(
+        _ sources: [Source], header: [UInt8], to append: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        try withUnsafeBytes(of: UInt64(header.count).littleEndian) { try append($0) }
+        try header.withUnsafeBytes { try append($0) }
+        let piece = 1 << 18
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 * piece, alignment: 16)
+        defer { scratch.deallocate() }
+        for source in sources {
+            try source.read { values in
+                var start = 0
+                while start < values.count {
+                    let end = min(values.count, start + piece)
+                    let bytes = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<4 * (end - start)])
+                    storeLittleEndian(UnsafeBufferPointer(rebasing: values[start..<end]), into: bytes)
+                    try append(UnsafeRawBufferPointer(bytes))
+                    start = end
+                }
+            }
+        }
+    }
+
+    /// The encoded header of `sources` (names checked, offsets in the given order) and the size
     /// of the data after it.
     /// - Throws: `SafeTensorsError` if a name is empty, `__metadata__`, or repeated.
-    static func layout(
-        _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String]
-    ) throws -> (header: [UInt8], dataByteCount: Int) {
+    static func layout(_ sources: [Source], metadata: [String: String]) throws -> (header: [UInt8], dataByteCount: Int)
+    {
         var entries: [SafeTensorsHeader.Entry] = []
-        entries.reserveCapacity(tensors.count)
+        entries.reserveCapacity(sources.count)
         var seen: Set<String> = []
         var dataByteCount = 0
-        for (name, tensor) in tensors {
+        for source in sources {
+            let name = source.name
             guard !name.isEmpty else {
                 throw SafeTensorsError(.invalidName, "cannot write a tensor with an empty name")
             }
@@ -56,8 +104,8 @@ public enum SafeTensors {
             guard seen.insert(name).inserted else {
                 throw SafeTensorsError(.duplicateName, "cannot write two tensors named '\(name)'")
             }
-            let end = dataByteCount + tensor.count * MemoryLayout<Float>.size
-            entries.append(.init(name: name, shape: tensor.shape, begin: dataByteCount, end: end))
+            let end = dataByteCount + source.shape.count * MemoryLayout<Float>.size
+            entries.append(.init(name: name, shape: source.shape, begin: dataByteCount, end: end))
             dataByteCount = end
         }
         return (SafeTensorsHeader(entries: entries, metadata: metadata).encoded(), dataByteCount)
@@ -106,27 +154,14 @@ public enum SafeTensors {
     public static func write(
         _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to path: String
     ) throws {
-        // Streamed: the header, then each tensor through a small buffer, never the whole file in memory.
-        let header = try layout(tensors, metadata: metadata).header
-        try AtomicFile.write(to: path) { append in
-            try withUnsafeBytes(of: UInt64(header.count).littleEndian) { try append($0) }
-            try header.withUnsafeBytes { try append($0) }
-            let piece = 1 << 18
-            let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 * piece, alignment: 16)
-            defer { scratch.deallocate() }
-            for (_, tensor) in tensors {
-                try tensor.withUnsafeBufferPointer { values in
-                    var start = 0
-                    while start < values.count {
-                        let end = min(values.count, start + piece)
-                        let bytes = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<4 * (end - start)])
-                        storeLittleEndian(UnsafeBufferPointer(rebasing: values[start..<end]), into: bytes)
-                        try append(UnsafeRawBufferPointer(bytes))
-                        start = end
-                    }
-                }
-            }
-        }
+        try write(sources: tensors.map { Source(name: $0.name, tensor: $0.tensor) }, metadata: metadata, to: path)
+    }
+
+    /// Writes `sources` and `metadata` to `path` atomically, streamed: never the whole file in memory.
+    /// - Throws: `SafeTensorsError` for invalid names, `FileError` if the file cannot be written.
+    public static func write(sources: [Source], metadata: [String: String] = [:], to path: String) throws {
+        let header = try layout(sources, metadata: metadata).header
+        try AtomicFile.write(to: path) { append in try stream(sources, header: header, to: append) }
     }
 
     /// Reads and decodes the safetensors file at `path`.

@@ -100,8 +100,7 @@ func bits(_ tensor: Tensor) -> [UInt32] { tensor.scalars.map(\.bitPattern) }
         // Tensors larger than the writer's 2^18-value buffer, and one that is not a multiple of it.
         let directory = try TemporaryDirectory(prefix: "safetensors")
         let path = directory.file("large.safetensors")
-        var rng = SystemRandomNumberGenerator()
-        let a = Tensor(shape: [600_001], scalars: (0..<600_001).map { _ in Float.random(in: -1...1, using: &rng) })
+        let a = Tensor(shape: [600_001], scalars: (0..<600_001).map { Float(sin(Double($0) * 0.37)) })
         let b = Tensor(shape: [2, 3], scalars: [1, -2, 3, .infinity, 0, -0.0])
         let tensors = [
             (name: "b", tensor: b), (name: "a", tensor: a), (name: "empty", tensor: Tensor(shape: [0], scalars: [])),
@@ -109,6 +108,16 @@ func bits(_ tensor: Tensor) -> [UInt32] { tensor.scalars.map(\.bitPattern) }
         try SafeTensors.write(tensors, metadata: ["k": "v"], to: path)
         #expect(try AtomicFile.read(path) == SafeTensors.encode(tensors, metadata: ["k": "v"]))
         #expect(try SafeTensors.read(path: path)["a"] == a)
+        // Plain vectors write the same bytes as the tensors of shape [n] holding them, in place.
+        let vectors = [("b", [Float](b.scalars)), ("a", a.scalars), ("empty", [])].map {
+            SafeTensors.Source(name: $0.0, vector: $0.1)
+        }
+        let flat = tensors.map { (name: $0.name, tensor: Tensor(shape: [$0.tensor.count], scalars: $0.tensor.scalars)) }
+        try SafeTensors.write(sources: vectors, metadata: ["k": "v"], to: path)
+        #expect(try AtomicFile.read(path) == SafeTensors.encode(flat, metadata: ["k": "v"]))
+        #expect(
+            try SafeTensors.encode(sources: vectors, metadata: ["k": "v"])
+                == SafeTensors.encode(flat, metadata: ["k": "v"]))
     }
 
     @Test func readErrorsNameTheFile() throws {
