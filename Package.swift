@@ -65,8 +65,6 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
-        // glibc's malloc.h (mallopt), which the Glibc module leaves out.
-        .systemLibrary(name: "CMalloc"),
         .target(
             name: "FedTensor",
             dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))]
@@ -92,7 +90,6 @@ let package = Package(
             name: "FedNet",
             dependencies: [
                 "FedTensor", "FedNN", "FedData", "FedCore", "FedCompress", "FedEngine",
-                .target(name: "CMalloc", condition: .when(platforms: [.linux])),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),

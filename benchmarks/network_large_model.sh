@@ -12,7 +12,7 @@ source benchmarks/lib.sh
 width="${1:-4800}"
 strategy="${2:-fedavg}"
 rounds="${3:-2}"
-bin=.build/release/fedswift
+bin="${FEDSWIFT_BIN:-.build/release/fedswift}"  # FEDSWIFT_BIN: another build, for a side-by-side run
 out="${OUT:-runs/network-large-$width-$strategy}"
 rm -rf "$out" && mkdir -p "$out"
 cat > "$out/large.yaml" <<YAML

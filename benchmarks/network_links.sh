@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source benchmarks/lib.sh
 rounds="${1:-6}"
-bin=.build/release/fedswift
+bin="${FEDSWIFT_BIN:-.build/release/fedswift}"  # FEDSWIFT_BIN: another build, for a side-by-side run
 out="${OUT:-runs/network-links}"
 rm -rf "$out" && mkdir -p "$out"
 cleanup() {

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 source benchmarks/lib.sh
 exp="${1:-experiments/fmnist-fedavg-flower.yaml}"
 rounds="${2:-8}"
-bin=.build/release/fedswift
+bin="${FEDSWIFT_BIN:-.build/release/fedswift}"  # FEDSWIFT_BIN: another build, for a side-by-side run
 out="${OUT:-runs/network-overhead}"
 rm -rf "$out" && mkdir -p "$out"
 clients=$(python3 -c "import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))['partition']['clients'])" "$exp" 2>/dev/null \

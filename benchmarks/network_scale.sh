@@ -12,7 +12,7 @@ source benchmarks/lib.sh
 sessions="${1:-1000}"
 procs="${2:-4}"
 rounds="${3:-5}"
-bin=.build/release/fedswift
+bin="${FEDSWIFT_BIN:-.build/release/fedswift}"  # FEDSWIFT_BIN: another build, for a side-by-side run
 out="${OUT:-runs/network-scale-$sessions}"
 rm -rf "$out" && mkdir -p "$out"
 cat > "$out/scale.yaml" <<YAML

@@ -48,7 +48,6 @@ extension FedSwiftCommand {
 
         func run() async throws {
             try compute.apply()
-            MemoryPolicy.returnFreedBuffersToTheSystem()
             let logger = try makeLogger(label: "fedswift.coordinator", level: logLevel)
             guard heartbeat > 0 else { throw ValidationError("--heartbeat must be positive") }
             let config = try loadExperiment(experiment, overrides: overrides)
