@@ -111,3 +111,80 @@ public final class FeatureSplit {
         for i in low.indices.reversed() { g = low[i].backward(g, needsInputGradient: trainableBefore[i]) }
     }
 }
+
+extension FeatureSplit {
+    /// The losses of one FedImpro step (means over their own rows) and the real rows classified
+    /// correctly.
+    public struct StepLosses: Sendable {
+        public var real: Float
+        public var synthetic: Float?
+        public var correct: Int
+    }
+
+    /// One FedImpro training step's forward and backward, adding into the model's gradient buffer
+    /// (the caller zeroes it first): the real batch's features at the cut (handed to `observe`
+    /// before anything else runs), followed by the `synthetic` features, go through the high part
+    /// together; the loss is `realWeight · CE(real) + syntheticWeight · CE(synthetic)`, each a mean
+    /// over its own rows; only the real rows' gradient goes on into the low part, so the synthetic
+    /// features train the high part alone.
+    /// - Parameter synthetic: features `[S, featureCount]` (or `[S] + featureShape`) and labels;
+    ///   nil trains on the real batch alone.
+    /// - Throws: ``FedNN/ModelError`` for labels outside the classes.
+    public func step(
+        images: Tensor, labels: [Int32], synthetic: (features: Tensor, labels: [Int32])?, realWeight: Float = 1,
+        syntheticWeight: Float, losses: (real: SoftmaxCrossEntropy, synthetic: SoftmaxCrossEntropy),
+        observe: (Tensor) -> Void = { _ in }
+    ) throws -> StepLosses {
+        let b = labels.count
+        let f = featureCount
+        let real = forwardLow(images, training: true)
+        observe(real)
+        guard let synthetic, !synthetic.labels.isEmpty else {
+            let logits = forwardHigh(real, training: true)
+            let value = try losses.real.evaluate(logits: logits, labels: labels)
+            var g = losses.real.gradient
+            if realWeight != 1 { g.withUnsafeMutableBufferPointer { for j in $0.indices { $0[j] *= realWeight } } }
+            backwardLow(backwardHigh(g))
+            return StepLosses(real: value, synthetic: nil, correct: losses.real.correct)
+        }
+        let s = synthetic.labels.count
+        precondition(synthetic.features.count == s * f, "synthetic features must have \(f) values a row")
+        var joined = Tensor(uninitializedShape: Shape([b + s] + featureShape.dims))
+        joined.withUnsafeMutableBufferPointer { out in
+            real.withUnsafeBufferPointer { out.baseAddress!.update(from: $0.baseAddress!, count: b * f) }
+            synthetic.features.withUnsafeBufferPointer {
+                (out.baseAddress! + b * f).update(from: $0.baseAddress!, count: s * f)
+            }
+        }
+        let logits = forwardHigh(joined, training: true)
+        let classes = logits.shape[1]
+        func rows(_ range: Range<Int>) -> Tensor {
+            var t = Tensor(uninitializedShape: [range.count, classes])
+            t.withUnsafeMutableBufferPointer { out in
+                logits.withUnsafeBufferPointer {
+                    out.baseAddress!.update(
+                        from: $0.baseAddress! + range.lowerBound * classes, count: range.count * classes)
+                }
+            }
+            return t
+        }
+        let realLoss = try losses.real.evaluate(logits: rows(0..<b), labels: labels)
+        let syntheticLoss = try losses.synthetic.evaluate(logits: rows(b..<(b + s)), labels: synthetic.labels)
+        var g = Tensor(uninitializedShape: [b + s, classes])
+        g.withUnsafeMutableBufferPointer { out in
+            losses.real.gradient.withUnsafeBufferPointer { gr in
+                for j in 0..<(b * classes) { out[j] = realWeight * gr[j] }
+            }
+            losses.synthetic.gradient.withUnsafeBufferPointer { gs in
+                for j in 0..<(s * classes) { out[b * classes + j] = syntheticWeight * gs[j] }
+            }
+        }
+        let gJoined = backwardHigh(g)
+        var gReal = Tensor(uninitializedShape: Shape([b] + featureShape.dims))
+        gReal.withUnsafeMutableBufferPointer { out in
+            gJoined.withUnsafeBufferPointer { out.baseAddress!.update(from: $0.baseAddress!, count: b * f) }
+        }
+        backwardLow(gReal)
+        return StepLosses(real: realLoss, synthetic: syntheticLoss, correct: losses.real.correct)
+    }
+}

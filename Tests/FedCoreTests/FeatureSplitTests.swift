@@ -32,11 +32,13 @@ func featureTestBatch(_ n: Int, seed: UInt64 = 3) -> Tensor {
             let h = split.forwardLow(x, training: true)
             #expect(Array(h.shape.dims.dropFirst()) == split.featureShape.dims)
             let logits = split.forwardHigh(h, training: true)
-            #expect(logits == whole, "\(name) at \(cut): the parts' forward differs")
+            let same = logits == whole
+            #expect(same, "\(name) at \(cut): the parts' forward differs")
             _ = try loss.evaluate(logits: logits, labels: [0, 3, 9, 3])
             model.parameters.zeroGradients()
             split.backwardLow(split.backwardHigh(loss.gradient))
-            #expect(Array(model.parameters.gradients) == expected, "\(name) at \(cut): the parts' gradients differ")
+            let sameGradients = Array(model.parameters.gradients) == expected
+            #expect(sameGradients, "\(name) at \(cut): the parts' gradients differ")
         }
         // resnet: the stem and the first two stages are the low part, a prefix of the buffer.
         let resnet = try FeatureSplit(model: try ModelZoo.make("resnet", seed: 1), cut: "layer2")
@@ -50,5 +52,116 @@ func featureTestBatch(_ n: Int, seed: UInt64 = 3) -> Tensor {
         #expect(unknown?.message.contains("conv1, relu1, pool1") == true)
         #expect(throws: ModelError.self) { try FeatureSplit(model: model, cut: "fc3") }
         #expect(throws: ModelError.self) { try FeatureSplit(model: model, cut: "") }
+    }
+}
+
+/// FedImpro's client side: the per-class statistics against hand computation, the sampled
+/// features' moments, and the synthetic loss's gradients.
+@Suite struct FeatureStatisticsTests {
+    @Test func batchStatisticsAgainstHandComputation() {
+        // Two classes, two features. Rows [1, 2] and [3, 6] of class 0, [5, 5] of class 1.
+        var stats = FeatureStatistics(classes: 2, features: 2, mean: [0, 0, 7, 7], std: [1, 1, 1, 1])
+        let batch = Tensor(shape: [3, 2], scalars: [1, 2, 5, 5, 3, 6])
+        stats.update(features: batch, labels: [0, 1, 0], momentum: 0.5, maximumStd: 1.5)
+        // Class 0: batch mean [2, 4], sample std [√2, √8]; with β = 0.5 from μ = 0, σ = 1:
+        // μ = [1, 2], σ = [0.5 + √2/2, min(0.5 + √8/2, 1.5)] = [1.2071, 1.5].
+        #expect(stats.mean[0] == 1 && stats.mean[1] == 2)
+        #expect(abs(stats.std[0] - Float(0.5 + 2.0.squareRoot() / 2)) < 1e-6 && stats.std[1] == 1.5)
+        // Class 1, seen once: μ = (7 + 5)/2 = 6; σ keeps its value (one sample has no spread).
+        #expect(stats.mean[2] == 6 && stats.mean[3] == 6 && stats.std[2] == 1 && stats.std[3] == 1)
+        // β = 0 replaces a class's statistics by the batch's (the official code's behaviour).
+        var replaced = FeatureStatistics(classes: 2, features: 2, mean: [9, 9, 9, 9], std: [9, 9, 9, 9])
+        replaced.update(features: batch, labels: [0, 1, 0], momentum: 0, maximumStd: 100)
+        #expect(replaced.mean == [2, 4, 5, 5])
+        #expect(
+            abs(replaced.std[0] - Float(2.0.squareRoot())) < 1e-6
+                && abs(replaced.std[1] - Float(8.0.squareRoot())) < 1e-6)
+        // The server's plain average of two clients' statistics.
+        let average = FeatureStatistics.average([stats, replaced])
+        #expect(average.mean == [1.5, 3, 5.5, 5.5])
+        #expect(abs(average.std[1] - Float((1.5 + 8.0.squareRoot()) / 2)) < 1e-6)
+    }
+
+    @Test func sampledFeaturesHaveTheirClassesMeanAndVariance() {
+        let mean: [Float] = [0, 1, -2, 0.5, 3, 3, 10, -1, 0.25, 0, 0, 7]
+        let std: [Float] = [1, 0.1, 2, 0.5, 0.05, 1, 3, 0.2, 1, 0.01, 4, 0.5]
+        let stats = FeatureStatistics(classes: 3, features: 4, mean: mean, std: std)
+        var rng = SeededRNG(seed: 11, stream: "sample")
+        let (features, labels) = stats.sample(forBatchOf: 3_000, rng: &rng)
+        // Balanced: ⌊3000/3⌋ + 1 = 1001 rows of each class, labels cycling 0, 1, 2.
+        #expect(labels.count == 3_003 && features.shape == Shape([3_003, 4]))
+        #expect(labels.prefix(6) == [0, 1, 2, 0, 1, 2])
+        let h = features.scalars
+        for c in 0..<3 {
+            let rows = labels.indices.filter { labels[$0] == c }
+            #expect(rows.count == 1_001)
+            for j in 0..<4 {
+                let x = rows.map { Double(h[$0 * 4 + j]) }
+                let m = x.reduce(0, +) / Double(x.count)
+                let v = x.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(x.count - 1)
+                let sigma = Double(std[c * 4 + j])
+                // Means within 0.15 σ (4.7 standard errors), variances within 20 % (4.5 of theirs).
+                #expect(abs(m - Double(mean[c * 4 + j])) < 0.15 * sigma, "class \(c) feature \(j): mean \(m)")
+                #expect(abs(v / (sigma * sigma) - 1) < 0.2, "class \(c) feature \(j): variance \(v)")
+            }
+        }
+    }
+
+    /// The loss CE(synthetic) alone (real weight 0): no gradient on the low-level parameters, and
+    /// on the high-level ones the derivative of the loss by central differences.
+    @Test func syntheticGradientsReachOnlyTheHighPartAndMatchFiniteDifferences() throws {
+        let model = try ModelZoo.make("lenet5", seed: 2)
+        let split = try FeatureSplit(model: model, cut: "pool2")
+        var rng = SeededRNG(seed: 4, stream: "synthetic")
+        let stats = FeatureStatistics.initial(classes: 10, features: split.featureCount, std: 0.5, seed: 4)
+        let synthetic = stats.sample(forBatchOf: 6, rng: &rng)
+        let images = featureTestBatch(6)
+        let labels: [Int32] = [1, 2, 3, 4, 5, 6]
+        let losses = (real: SoftmaxCrossEntropy(), synthetic: SoftmaxCrossEntropy())
+        model.parameters.zeroGradients()
+        let result = try split.step(
+            images: images, labels: labels, synthetic: synthetic, realWeight: 0, syntheticWeight: 1, losses: losses)
+        let g = Array(model.parameters.gradients)
+        let low = split.lowParameterCount
+        let lowIsZero = g[..<low].allSatisfy { $0 == 0 }
+        let highMoved = g[low...].contains { $0 != 0 }
+        #expect(low == 2_572 && lowIsZero && highMoved)
+        let values = model.parameters.values
+        let features = synthetic.features.reshaped(Shape([synthetic.labels.count] + split.featureShape.dims))
+        func syntheticLoss() throws -> Double {
+            Double(
+                try SoftmaxCrossEntropy().evaluate(
+                    logits: split.forwardHigh(features, training: false), labels: synthetic.labels,
+                    computeGradient: false))
+        }
+        #expect(abs(try syntheticLoss() - Double(result.synthetic!)) < 1e-5)
+        let entries = model.parameters.entries.filter { $0.offset >= low }
+        for entry in entries {
+            for index in [entry.offset, entry.offset + entry.count / 2, entry.offset + entry.count - 1] {
+                let saved = values[index]
+                let eps: Float = 1e-2
+                values[index] = saved + eps
+                let plus = try syntheticLoss()
+                values[index] = saved - eps
+                let minus = try syntheticLoss()
+                values[index] = saved
+                let numeric = (plus - minus) / (2 * Double(eps))
+                let analytic = Double(g[index])
+                #expect(
+                    abs(numeric - analytic) < 2e-3 + 0.02 * abs(analytic),
+                    "\(entry.name)[\(index - entry.offset)]: \(analytic) vs \(numeric)")
+            }
+        }
+        // With both losses, the low part's gradients are those of the real loss alone.
+        model.parameters.zeroGradients()
+        _ = try split.step(images: images, labels: labels, synthetic: nil, syntheticWeight: 0, losses: losses)
+        let realOnly = Array(model.parameters.gradients[..<low])
+        model.parameters.zeroGradients()
+        _ = try split.step(images: images, labels: labels, synthetic: synthetic, syntheticWeight: 1, losses: losses)
+        // (Equal up to rounding: the high part's matrix products run on more rows.)
+        let both = Array(model.parameters.gradients[..<low])
+        let scale = realOnly.map { abs($0) }.max()!
+        let worst = zip(both, realOnly).map { abs($0 - $1) }.max()!
+        #expect(scale > 0 && worst <= 1e-5 * scale, "low gradients moved by \(worst) of \(scale)")
     }
 }
