@@ -1,3 +1,6 @@
+import FedNN
+import FedTensor
+
 /// The client-side part of a federated algorithm: hooks the local trainer calls around each step.
 ///
 /// Per round the trainer calls ``beginRound(global:)`` with the global weights it starts from, then
@@ -39,4 +42,15 @@ public struct ClientRuleOutput: Sendable, Equatable {
 
     /// Nothing uploaded, nothing kept.
     public static let none = ClientRuleOutput()
+}
+
+/// A client rule that runs the training step itself (FedImpro trains on real and synthetic
+/// features at a cut): the trainer zeroes the gradients, calls ``step(model:images:labels:)``, then
+/// applies the gradient hook and the optimizer as for any rule.
+public protocol SteppingClientRule: ClientRule {
+    /// Seeds the rule's random stream for one client's round (called before the first step).
+    func prepare(seed: UInt64, stream: String)
+    /// Forward and backward of one batch into the model's gradient buffer; returns the batch's
+    /// mean loss and the rows classified correctly.
+    func step(model: Model, images: Tensor, labels: [Int32]) throws -> (loss: Float, correct: Int)
 }

@@ -1,3 +1,5 @@
+import FedNN
+
 /// Builds strategies from the names and parameter keys used in experiment configs. ``registry`` is
 /// the only list of strategies: each entry names its parameters and builds the strategy.
 ///
@@ -10,13 +12,29 @@ public enum StrategyFactory {
         public let name: String
         /// The parameter keys it accepts; a key left out takes the strategy's default.
         public let parameters: [String]
+        /// The keys whose values are text (FedImpro's `cut`), not numbers.
+        public var options: [String] = []
         let build: @Sendable (Arguments) throws -> any Strategy
+
+        init(
+            name: String, parameters: [String], options: [String] = [],
+            build: @escaping @Sendable (Arguments) throws -> any Strategy
+        ) {
+            self.name = name
+            self.parameters = parameters
+            self.options = options
+            self.build = build
+        }
     }
 
     /// Checked access to the parameters given for one strategy.
     public struct Arguments: Sendable {
         let strategy: String
         let given: [String: Double]
+        let options: [String: String]
+        /// The experiment's model and seed, for strategies shaped by the model (FedImpro).
+        let model: String?
+        let seed: UInt64
 
         /// `given[key]` after checking it is finite, non-negative, and positive or below 1 if asked.
         func value(_ key: String, positive: Bool = false, belowOne: Bool = false) throws -> Double? {
@@ -56,6 +74,32 @@ public enum StrategyFactory {
             Entry(name: "feddyn", parameters: ["alpha"]) { a in
                 FedDyn(alpha: try a.value("alpha", positive: true) ?? 0.01)
             },
+            Entry(
+                name: "fedimpro",
+                parameters: [
+                    "server_learning_rate", "momentum", "std_cap", "privacy_noise", "synthetic_weight", "ramp_rounds",
+                ],
+                options: ["cut"]
+            ) { a in
+                guard let model = a.model else {
+                    throw StrategyError(.invalidParameter, "strategy 'fedimpro' needs the experiment's model")
+                }
+                guard let cut = a.options["cut"] else {
+                    throw StrategyError(
+                        .invalidParameter, "strategy 'fedimpro' needs 'cut', the layer after which the model is split")
+                }
+                do {
+                    return try FedImpro(
+                        model: model, cut: cut, seed: a.seed, momentum: try a.value("momentum", belowOne: true) ?? 0,
+                        maximumStd: try a.value("std_cap", positive: true) ?? 0.1,
+                        privacyNoise: try a.value("privacy_noise") ?? 0,
+                        syntheticWeight: try a.value("synthetic_weight") ?? 1,
+                        rampRounds: Int(try a.value("ramp_rounds") ?? 0),
+                        serverLearningRate: try a.serverLearningRate ?? 1)
+                } catch let error as ModelError {
+                    throw StrategyError(.invalidParameter, "strategy 'fedimpro': \(error.message)")
+                }
+            },
         ]
         + FedOpt.Variant.allCases.map { variant in
             Entry(
@@ -74,10 +118,17 @@ public enum StrategyFactory {
     /// The parameter keys each strategy accepts.
     public static let parameterKeys = Dictionary(uniqueKeysWithValues: registry.map { ($0.name, $0.parameters) })
 
-    /// The strategy called `name` (case-insensitive) with `parameters` overriding its defaults.
+    /// The text keys each strategy accepts.
+    public static let optionKeys = Dictionary(uniqueKeysWithValues: registry.map { ($0.name, $0.options) })
+
+    /// The strategy called `name` (case-insensitive) with `parameters` and text `options`
+    /// overriding its defaults, for an experiment on the zoo model `model` with `seed`.
     /// - Throws: ``StrategyError`` naming the accepted strategies for an unknown name, the accepted keys for
     ///   an unknown key, and the accepted range for an out-of-range value.
-    public static func makeStrategy(name: String, parameters: [String: Double] = [:]) throws -> any Strategy {
+    public static func makeStrategy(
+        name: String, parameters: [String: Double] = [:], options: [String: String] = [:], model: String? = nil,
+        seed: UInt64 = 0
+    ) throws -> any Strategy {
         let key = name.lowercased()
         guard let entry = registry.first(where: { $0.name == key }) else {
             throw StrategyError(
@@ -90,6 +141,13 @@ public enum StrategyFactory {
                 "strategy '\(key)' has no parameter '\(parameter)'; it accepts \(entry.parameters.joined(separator: ", "))"
             )
         }
-        return try entry.build(Arguments(strategy: key, given: parameters))
+        for option in options.keys.sorted() where !entry.options.contains(option) {
+            throw StrategyError(
+                .unknownParameter,
+                "strategy '\(key)' has no parameter '\(option)'; it accepts \(entry.parameters.joined(separator: ", "))"
+            )
+        }
+        return try entry.build(
+            Arguments(strategy: key, given: parameters, options: options, model: model, seed: seed))
     }
 }

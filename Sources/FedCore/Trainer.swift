@@ -40,7 +40,11 @@ public final class Trainer {
     /// Called after backward and before the optimizer step, e.g. to add FedProx's proximal
     /// term or SCAFFOLD's control-variate correction to the gradients.
     public var gradientHook: ((ParameterSet) -> Void)?
+    /// Replaces the forward, loss and backward of every step (FedImpro's synthetic features): it
+    /// fills the model's zeroed gradients and returns the batch's mean loss and correct rows.
+    public var stepOverride: ((_ images: Tensor, _ labels: [Int32]) throws -> (loss: Float, correct: Int))?
     private let loss = SoftmaxCrossEntropy()
+    private var overriddenCorrect = 0
     private var images = Tensor(shape: [0])
     private var labels: [Int32] = []
 
@@ -55,9 +59,14 @@ public final class Trainer {
     @discardableResult
     public func step(images: Tensor, labels: [Int32]) throws -> Float {
         model.parameters.zeroGradients()
-        let logits = model.forward(images, training: true)
-        let value = try loss.evaluate(logits: logits, labels: labels)
-        model.backward(loss.gradient)
+        let value: Float
+        if let stepOverride {
+            (value, overriddenCorrect) = try stepOverride(images, labels)
+        } else {
+            let logits = model.forward(images, training: true)
+            value = try loss.evaluate(logits: logits, labels: labels)
+            model.backward(loss.gradient)
+        }
         gradientHook?(model.parameters)
         optimizer.learningRate = schedule.rate(base: baseLearningRate, step: stepCount)
         optimizer.step(model.parameters)
@@ -69,7 +78,7 @@ public final class Trainer {
     public func resetStepCount() { stepCount = 0 }
 
     /// Number of rows of the last step's batch that were classified correctly.
-    public var lastCorrect: Int { loss.correct }
+    public var lastCorrect: Int { stepOverride == nil ? loss.correct : overriddenCorrect }
 
     /// Trains over every batch `loader` yields for its current epoch, then advances it to the next.
     /// - Parameter progress: called after each batch with (batches done, batches in the epoch,
@@ -105,7 +114,7 @@ public final class Trainer {
             if n == 0 { break }
             let value = try step(images: images, labels: labels)
             total += Double(value) * Double(n)
-            correct += loss.correct
+            correct += lastCorrect
             samples += n
             batches += 1
             progress?(batches, total / Double(samples), Double(samples) / (clock.now - start).seconds)

@@ -69,6 +69,8 @@ public struct ExperimentConfig: Sendable {
     public var partition: Partitioning
     public var strategy: String
     public var strategyParameters: [String: Double]
+    /// The strategy's text settings (FedImpro's `cut`).
+    public var strategyOptions: [String: String] = [:]
     public var clientsPerRound: Int
     public var local: LocalTraining
     public var evaluation: Evaluation
@@ -159,9 +161,14 @@ public struct ExperimentConfig: Sendable {
 
         var s = try r.section("strategy")
         strategy = try s.string("name", default: "fedavg", allowed: StrategyFactory.strategyNames)
-        strategyParameters = try s.numbers(except: ["name"])
+        let textKeys = StrategyFactory.optionKeys[strategy] ?? []
+        strategyParameters = try s.numbers(except: Set(["name"] + textKeys))
+        for key in textKeys {
+            if let value = s.optionalString(key) { strategyOptions[key] = value }
+        }
         do {
-            _ = try StrategyFactory.makeStrategy(name: strategy, parameters: strategyParameters)
+            _ = try StrategyFactory.makeStrategy(
+                name: strategy, parameters: strategyParameters, options: strategyOptions, model: model, seed: seed)
         } catch let error as StrategyError {
             throw ConfigError(key: error.code == .unknownStrategy ? s.key("name") : s.path, error.message)
         }
@@ -217,10 +224,18 @@ public struct ExperimentConfig: Sendable {
         return neutral.yaml()
     }
 
+    /// The experiment's strategy, built from its name, parameters, options, model and seed.
+    /// - Throws: ``FedCore/StrategyError`` for settings the strategy refuses.
+    public func makeStrategy() throws -> any Strategy {
+        try StrategyFactory.makeStrategy(
+            name: strategy, parameters: strategyParameters, options: strategyOptions, model: model, seed: seed)
+    }
+
     /// The resolved configuration as YAML (every default spelled out).
     public func yaml() -> String {
         var strategyMap: [String: Any] = ["name": strategy]
         for (k, v) in strategyParameters { strategyMap[k] = v }
+        for (k, v) in strategyOptions { strategyMap[k] = v }
         var root: [String: Any] = [
             "name": name, "seed": Int(seed), "rounds": rounds, "workers": workers,
             "dataset": ["name": dataset].merging(dataDirectory.map { ["directory": $0] } ?? [:]) { a, _ in a },

@@ -61,7 +61,15 @@ public final class LocalUpdate: @unchecked Sendable {
         optimizer.reset()
         rule.beginRound(global: start)
         trainer.gradientHook = { p in rule.adjustGradients(p.gradients, parameters: UnsafeBufferPointer(p.values)) }
-        defer { trainer.gradientHook = nil }
+        if let stepping = rule as? SteppingClientRule {
+            stepping.prepare(seed: seed, stream: "client/\(client)/round/\(round)")
+            let model = model
+            trainer.stepOverride = { images, labels in try stepping.step(model: model, images: images, labels: labels) }
+        }
+        defer {
+            trainer.gradientHook = nil
+            trainer.stepOverride = nil
+        }
         var rng = SeededRNG(seed: seed, stream: "client/\(client)/round/\(round)")
         let bs = training.batchSize
         let stepsPerEpoch = (indices.count + bs - 1) / bs

@@ -53,7 +53,7 @@ public final class RoundEngine {
         self.config = config
         self.model = model
         do {
-            strategy = try StrategyFactory.makeStrategy(name: config.strategy, parameters: config.strategyParameters)
+            strategy = try config.makeStrategy()
         } catch {
             throw ConfigError(key: "strategy", "\(error)")
         }

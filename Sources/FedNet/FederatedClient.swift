@@ -51,7 +51,7 @@ public final class FederatedClient: @unchecked Sendable {
         self.data = data
         self.indices = indices
         self.workers = workers
-        algorithm = try StrategyFactory.makeStrategy(name: config.strategy, parameters: config.strategyParameters)
+        algorithm = try config.makeStrategy()
             .clientAlgorithm
         self.token = token
         tensors = workers.tensors

@@ -165,3 +165,106 @@ func featureTestBatch(_ n: Int, seed: UInt64 = 3) -> Tensor {
         #expect(scale > 0 && worst <= 1e-5 * scale, "low gradients moved by \(worst) of \(scale)")
     }
 }
+
+/// FedImpro's server: FedAvg on the model, the plain mean of the clients' statistics, the weight
+/// schedule, restorable state, refused uploads; and the client's privacy noise.
+@Suite struct FedImproStrategyTests {
+    static func strategy(_ parameters: [String: Double] = [:]) throws -> FedImpro {
+        try #require(
+            try StrategyFactory.makeStrategy(
+                name: "fedimpro", parameters: parameters, options: ["cut": "pool2"], model: "lenet5", seed: 5)
+                as? FedImpro)
+    }
+
+    @Test func statisticsAreAveragedAndBroadcastWithTheModel() throws {
+        let strategy = try Self.strategy(["synthetic_weight": 2, "ramp_rounds": 4])
+        #expect(strategy.classes == 10 && strategy.features == 400)
+        #expect(strategy.uploads(parameterCount: 7) == ["feature_mean": 4_000, "feature_std": 4_000])
+        let first = strategy.broadcast(parameterCount: 7)
+        #expect(first["fedimpro/weight"] == [0.5])  // 2 · min(1, 1/4)
+        #expect(
+            first["feature_std"]!.allSatisfy { $0 == 0.1 } && first["feature_mean"]!.allSatisfy { (0..<1).contains($0) }
+        )
+        let again = try Self.strategy()
+        #expect(again.broadcast(parameterCount: 7)["feature_mean"] == first["feature_mean"])  // seeded
+        var global: [Float] = [1, 1, 1, 1, 1, 1, 1]
+        func update(_ id: Int, _ delta: Float, _ m: Float, _ s: Float, samples: Int) -> ClientUpdate {
+            ClientUpdate(
+                clientID: id, delta: [Float](repeating: delta, count: 7), sampleCount: samples,
+                vectors: [
+                    "feature_mean": [Float](repeating: m, count: 4_000),
+                    "feature_std": [Float](repeating: s, count: 4_000),
+                ])
+        }
+        let updates = [update(0, 0.5, 1, 0.2, samples: 30), update(1, -0.5, 3, 0.4, samples: 10)]
+        try global.withUnsafeMutableBufferPointer {
+            try strategy.aggregate(
+                global: $0, updates: updates, context: AggregationContext(round: 1, totalClients: 10))
+        }
+        // The model: FedAvg, (30 · 0.5 − 10 · 0.5) / 40 = 0.25; the statistics: plain means 2 and 0.3.
+        #expect(global.allSatisfy { $0 == 1.25 })
+        let next = strategy.broadcast(parameterCount: 7)
+        #expect(
+            next["feature_mean"]!.allSatisfy { $0 == 2 } && next["feature_std"]!.allSatisfy { abs($0 - 0.3) < 1e-7 })
+        #expect(next["fedimpro/weight"] == [1])  // 2 · min(1, 2/4)
+        // Restored into a fresh strategy: the same broadcast.
+        let restored = try Self.strategy(["synthetic_weight": 2, "ramp_rounds": 4])
+        try restored.restore(state: strategy.state, parameterCount: 7)
+        #expect(restored.broadcast(parameterCount: 7) == next)
+        #expect(throws: StrategyError.self) {
+            try restored.restore(state: ["feature_mean": [1], "feature_std": [1], "rounds": [1]], parameterCount: 7)
+        }
+        // An update without statistics, or with NaN in them, is refused and changes nothing.
+        var bad = updates
+        bad[1].vectors["feature_std"]![17] = .nan
+        let before = global
+        let nan = #expect(throws: StrategyError.self) {
+            try global.withUnsafeMutableBufferPointer {
+                try strategy.aggregate(
+                    global: $0, updates: bad, context: AggregationContext(round: 2, totalClients: 10))
+            }
+        }
+        #expect(nan?.code == .nonFiniteValue && nan?.clientID == 1 && global == before)
+        bad[1].vectors = [:]
+        let missing = #expect(throws: StrategyError.self) {
+            try global.withUnsafeMutableBufferPointer {
+                try strategy.aggregate(
+                    global: $0, updates: bad, context: AggregationContext(round: 2, totalClients: 10))
+            }
+        }
+        #expect(missing?.code == .missingVector && global == before)
+    }
+
+    @Test func settingsAreChecked() throws {
+        let noCut = #expect(throws: StrategyError.self) {
+            try StrategyFactory.makeStrategy(name: "fedimpro", model: "lenet5")
+        }
+        #expect(noCut?.message.contains("cut") == true)
+        let badCut = #expect(throws: StrategyError.self) {
+            try StrategyFactory.makeStrategy(name: "fedimpro", options: ["cut": "pool7"], model: "lenet5")
+        }
+        #expect(badCut?.message.contains("conv1, relu1") == true)
+        #expect(throws: StrategyError.self) {
+            try StrategyFactory.makeStrategy(name: "fedavg", options: ["cut": "pool2"], model: "lenet5")
+        }
+    }
+
+    @Test func uploadedStatisticsCarryThePrivacyNoise() throws {
+        let strategy = try Self.strategy(["privacy_noise": 0.05])
+        let broadcast = strategy.broadcast(parameterCount: 0)
+        let rule = try #require(
+            strategy.clientAlgorithm.makeRule(broadcast: broadcast, state: [:]) as? FedImproClientRule)
+        rule.prepare(seed: 1, stream: "client/0/round/1")
+        let upload = [Float]().withUnsafeBufferPointer { rule.endRound(parameters: $0, steps: 0, learningRate: 0.1) }
+            .upload
+        let noise = zip(upload["feature_mean"]!, broadcast["feature_mean"]!).map { Double($0 - $1) }
+        let mean = noise.reduce(0, +) / Double(noise.count)
+        let sd = (noise.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(noise.count - 1)).squareRoot()
+        // 4,000 draws: the mean within 4 standard errors of 0, the spread within 10 % of σ_ε.
+        #expect(abs(mean) < 4 * 0.05 / 4_000.0.squareRoot() && abs(sd / 0.05 - 1) < 0.1)
+        let quiet = try #require(
+            try Self.strategy().clientAlgorithm.makeRule(broadcast: broadcast, state: [:]) as? FedImproClientRule)
+        let exact = [Float]().withUnsafeBufferPointer { quiet.endRound(parameters: $0, steps: 0, learningRate: 0.1) }
+        #expect(exact.upload["feature_mean"] == broadcast["feature_mean"])
+    }
+}

@@ -101,6 +101,7 @@ import Testing
         "strategy: {name: fedavg}",
         "strategy: {name: scaffold}",
         "strategy: {name: feddyn, alpha: 0.1}",
+        "strategy: {name: fedimpro, cut: net.2, privacy_noise: 0.01}",
         "compression: {uplink: {codec: topk, ratio: 0.1, error_feedback: residual}}",
     ])
     func networkRoundsAreTheSimulatorsRounds(_ settings: String) async throws {

@@ -159,8 +159,11 @@ import Testing
         // Every registered strategy, model and codec is accepted, and the error for an unknown one lists them.
         for name in StrategyFactory.strategyNames {
             #expect(
-                try ExperimentConfig.parse(yaml: base + "\npartition: {clients: 4}\nstrategy: {name: \(name)}")
-                    .strategy == name)
+                try ExperimentConfig.parse(
+                    yaml: base
+                        + "\npartition: {clients: 4}\nstrategy: {name: \(name)\(name == "fedimpro" ? ", cut: net.2" : "")}"
+                )
+                .strategy == name)
         }
         for model in ModelZoo.names {
             #expect(

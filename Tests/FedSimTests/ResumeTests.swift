@@ -75,6 +75,7 @@ import Testing
         ("fedavg", "strategy: {name: fedavg}\nover_selection: 0.5"),
         ("scaffold", "strategy: {name: scaffold}"),
         ("feddyn", "strategy: {name: feddyn, alpha: 0.1}"),
+        ("fedimpro", "strategy: {name: fedimpro, cut: net.2, momentum: 0.5, privacy_noise: 0.01}"),
         ("fedadam", "strategy: {name: fedadam, server_learning_rate: 0.01}"),
         (
             "compressed",

@@ -119,10 +119,13 @@ import Testing
         }
     }
 
-    @Test(arguments: ["fedavgm", "fedprox", "scaffold", "fednova", "feddyn", "fedadam", "fedyogi", "fedadagrad"])
+    @Test(arguments: [
+        "fedavgm", "fedprox", "scaffold", "fednova", "feddyn", "fedimpro", "fedadam", "fedyogi", "fedadagrad",
+    ])
     func everyStrategyRunsAndImproves(_ name: String) throws {
         var extra = ["strategy.name=\(name)", "rounds=4"]
         if ["fedadam", "fedyogi"].contains(name) { extra.append("strategy.server_learning_rate=0.01") }
+        if name == "fedimpro" { extra.append("strategy.cut=net.2") }
         let (sim, rows) = try run(extra)
         #expect(rows.allSatisfy { $0.completed == 4 })
         let finite = sim.model.parameters.flatValues.allSatisfy { $0.isFinite }
@@ -133,6 +136,13 @@ import Testing
             let payload = IdentityCodec.size(count: sim.model.parameterCount)
             #expect(rows[0].bytesUp == 4 * 2 * payload)
             #expect(sim.strategy.state["control"]?.count == sim.model.parameterCount)
+        }
+        if name == "fedimpro" {
+            // Each upload carries the client's per-class statistics of the 200 features after net.1:
+            // 2 × 10 × 200 values; the server keeps their average.
+            let payload = IdentityCodec.size(count: sim.model.parameterCount)
+            #expect(rows[0].bytesUp == 4 * (payload + 2 * IdentityCodec.size(count: 2_000)))
+            #expect(sim.strategy.state["feature_mean"]?.count == 2_000)
         }
         if name == "feddyn" {
             // Nothing extra travels; the server keeps h.
