@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes docs/EXPERIMENTS.md (to stdout) from the runs of experiments/compression/run.sh.
+"""Writes the compression section of docs/EXPERIMENTS.md (to stdout) from the runs of experiments/compression/run.sh.
 
-    python3 scripts/compression_table.py runs/compression > docs/EXPERIMENTS.md
+    python3 scripts/compression_table.py runs/compression | python3 scripts/doc_sections.py docs/EXPERIMENTS.md compression
 
 Reads OUT/seed-S/alpha-A/VARIANT/metrics.jsonl for every seed, α and variant found. For each α:
 a summary table (final accuracy, its mean over the last 5 rounds, best and equal-time accuracy, as

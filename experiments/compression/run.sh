@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every compression experiment for Dirichlet α = 0.5 and α = 0.1 and seeds 0, 1 and 2, then
-# regenerates docs/EXPERIMENTS.md from the metrics. A finished run (all rounds in its
+# regenerates the compression section of docs/EXPERIMENTS.md from the metrics. A finished run (all rounds in its
 # metrics.jsonl) is kept, so the script resumes after an interruption. About 3–4 minutes per run
 # on 2 cores (42 runs: about 2.5 hours).
 #   FEDSWIFT=path/to/fedswift OUT=runs/compression ROUNDS=40 SEEDS="0 1 2" experiments/compression/run.sh
@@ -28,5 +28,5 @@ for seed in $SEEDS; do
     done
 done
 mkdir -p docs
-python3 scripts/compression_table.py "$OUT" > docs/EXPERIMENTS.md
+python3 scripts/compression_table.py "$OUT" | python3 scripts/doc_sections.py docs/EXPERIMENTS.md compression
 echo "wrote docs/EXPERIMENTS.md"
