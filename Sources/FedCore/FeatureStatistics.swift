@@ -12,8 +12,9 @@ import FedTensor
 ///
 /// where std_batch,c is the sample standard deviation (n − 1 in the denominator; a class seen once
 /// keeps its σ) and σ_max caps the spread, as the paper's code does (its `fed_split_noise_std`,
-/// 0.1). β = 0 replaces a class's statistics by the batch's, which is what the official code does
-/// in effect (its weight is always 1); β > 0 averages over batches.
+/// 0.1). β = 0 replaces a class's statistics by the batch's: what the official code does at the
+/// paper's ResNet-18 cut (its batch weight is min(1, D / 5000) with D the feature count, so 1 for
+/// D ≥ 5000; at 400 features it would be β = 0.92). β > 0 averages over batches.
 public struct FeatureStatistics: Sendable, Equatable {
     public let classes: Int
     public let features: Int

@@ -13,10 +13,11 @@ import FedTensor
 /// the statistics are the official code's start: means uniform in [0, 1) from the run's seed,
 /// every σ at the cap. Server state: "feature_mean", "feature_std", "rounds".
 ///
-/// Client (``FedImproClientRule``): from the broadcast statistics, every step updates them from the
-/// real batch (``FeatureStatistics/update(features:labels:momentum:maximumStd:)``), draws a balanced
-/// synthetic batch from them, and trains on CE(real) + w·CE(synthetic), the synthetic part reaching
-/// only the high-level layers (``FeatureSplit/step(images:labels:synthetic:realWeight:syntheticWeight:losses:observe:)``).
+/// Client (``FedImproClientRule``): from the broadcast statistics, every step draws a balanced
+/// synthetic batch from them, trains on CE(real) + w·CE(synthetic), the synthetic part reaching
+/// only the high-level layers, and updates the statistics from the real batch's features
+/// (``FeatureStatistics/update(features:labels:momentum:maximumStd:)``), in the official code's
+/// order; the reported training loss is CE(real) (``FeatureSplit/step(images:labels:synthetic:realWeight:syntheticWeight:losses:observe:)``).
 /// It uploads its statistics, with Gaussian noise of standard deviation σ_ε when asked (the
 /// paper's privacy knob).
 ///
@@ -139,10 +140,9 @@ public final class FedImpro: Strategy {
             uploaded.append(FeatureStatistics(classes: classes, features: features, mean: mean, std: std))
         }
         try average.aggregate(global: global, updates: updates, context: context)
-        var next = FeatureStatistics.average(uploaded)
         // Noise can push an uploaded σ below zero; a deviation is its magnitude.
-        next.std = next.std.map { abs($0) }
-        statistics = next
+        for k in uploaded.indices { uploaded[k].std = uploaded[k].std.map { abs($0) } }
+        statistics = FeatureStatistics.average(uploaded)
         rounds += 1
     }
 }
@@ -156,16 +156,26 @@ public struct FedImproClientAlgorithm: ClientAlgorithm {
     public let maximumStd: Float
     public let privacyNoise: Float
 
+    /// The rule for one client's round from the broadcast statistics and weight. A broadcast
+    /// without them (or of other sizes) gives a rule whose first step throws, naming what is
+    /// missing: the client's update then fails instead of training on made-up statistics.
     public func makeRule(broadcast: [String: [Float]], state: [String: [Float]]) -> any ClientRule {
         let size = classes * features
-        let mean = broadcast[FedImpro.meanName].flatMap { $0.count == size ? $0 : nil }
-        let std = broadcast[FedImpro.stdName].flatMap { $0.count == size ? $0 : nil }
+        let mean = broadcast[FedImpro.meanName]
+        let std = broadcast[FedImpro.stdName]
+        let weight = broadcast[FedImpro.weightName]
+        var problem: String?
+        if mean?.count != size || std?.count != size {
+            problem = "the broadcast lacks the \(size) feature means and deviations FedImpro trains with"
+        } else if weight?.count != 1 || !(weight![0] >= 0) {
+            problem = "the broadcast lacks FedImpro's synthetic loss weight"
+        }
         return FedImproClientRule(
             algorithm: self,
             statistics: FeatureStatistics(
-                classes: classes, features: features, mean: mean ?? [Float](repeating: 0, count: size),
-                std: std ?? [Float](repeating: maximumStd, count: size)),
-            syntheticWeight: broadcast[FedImpro.weightName]?.first ?? 0)
+                classes: classes, features: features, mean: problem == nil ? mean! : [Float](repeating: 0, count: size),
+                std: problem == nil ? std! : [Float](repeating: maximumStd, count: size)),
+            syntheticWeight: problem == nil ? weight![0] : 0, problem: problem)
     }
 }
 
@@ -178,11 +188,17 @@ public final class FedImproClientRule: SteppingClientRule {
     private var split: FeatureSplit?
     private var rng = SeededRNG(seed: 0)
     private let losses = (real: SoftmaxCrossEntropy(), synthetic: SoftmaxCrossEntropy())
+    /// Why this rule cannot train (a broadcast without FedImpro's vectors), if it cannot.
+    public let problem: String?
 
-    public init(algorithm: FedImproClientAlgorithm, statistics: FeatureStatistics, syntheticWeight: Float) {
+    public init(
+        algorithm: FedImproClientAlgorithm, statistics: FeatureStatistics, syntheticWeight: Float,
+        problem: String? = nil
+    ) {
         self.algorithm = algorithm
         self.statistics = statistics
         self.syntheticWeight = syntheticWeight
+        self.problem = problem
     }
 
     public func prepare(seed: UInt64, stream: String) { rng = SeededRNG(seed: seed, stream: stream + "/fedimpro") }
@@ -192,7 +208,13 @@ public final class FedImproClientRule: SteppingClientRule {
     public func adjustGradients(_ gradients: UnsafeMutableBufferPointer<Float>, parameters: UnsafeBufferPointer<Float>)
     {}
 
+    /// - Throws: ``StrategyError`` when the broadcast lacked FedImpro's vectors; ``FedNN/ModelError``
+    ///   for a label outside the classes or a model without the cut.
     public func step(model: Model, images: Tensor, labels: [Int32]) throws -> (loss: Float, correct: Int) {
+        if let problem { throw StrategyError(.missingVector, "fedimpro: \(problem)") }
+        if let bad = labels.first(where: { $0 < 0 || Int($0) >= algorithm.classes }) {
+            throw ModelError(.invalidInput, "label \(bad) outside 0..<\(algorithm.classes)")
+        }
         if split?.model !== model { split = try FeatureSplit(model: model, cut: algorithm.cut) }
         let split = split!
         let synthetic = syntheticWeight > 0 ? statistics.sample(forBatchOf: labels.count, rng: &rng) : nil

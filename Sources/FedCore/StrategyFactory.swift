@@ -47,6 +47,16 @@ public enum StrategyFactory {
         }
 
         var serverLearningRate: Double? { get throws { try value("server_learning_rate", positive: true) } }
+
+        /// `given[key]` as a whole number of at most a million.
+        func count(_ key: String) throws -> Int? {
+            guard let v = try value(key) else { return nil }
+            guard v == v.rounded(), v <= 1_000_000 else {
+                throw StrategyError(
+                    .invalidParameter, "strategy '\(strategy)': \(key) is \(v), must be a whole number up to 1,000,000")
+            }
+            return Int(v)
+        }
     }
 
     public static let registry: [Entry] =
@@ -94,7 +104,7 @@ public enum StrategyFactory {
                         maximumStd: try a.value("std_cap", positive: true) ?? 0.1,
                         privacyNoise: try a.value("privacy_noise") ?? 0,
                         syntheticWeight: try a.value("synthetic_weight") ?? 1,
-                        rampRounds: Int(try a.value("ramp_rounds") ?? 0),
+                        rampRounds: try a.count("ramp_rounds") ?? 0,
                         serverLearningRate: try a.serverLearningRate ?? 1)
                 } catch let error as ModelError {
                     throw StrategyError(.invalidParameter, "strategy 'fedimpro': \(error.message)")
@@ -138,13 +148,13 @@ public enum StrategyFactory {
         for parameter in parameters.keys.sorted() where !entry.parameters.contains(parameter) {
             throw StrategyError(
                 .unknownParameter,
-                "strategy '\(key)' has no parameter '\(parameter)'; it accepts \(entry.parameters.joined(separator: ", "))"
+                "strategy '\(key)' has no parameter '\(parameter)'; it accepts \((entry.parameters + entry.options).joined(separator: ", "))"
             )
         }
         for option in options.keys.sorted() where !entry.options.contains(option) {
             throw StrategyError(
                 .unknownParameter,
-                "strategy '\(key)' has no parameter '\(option)'; it accepts \(entry.parameters.joined(separator: ", "))"
+                "strategy '\(key)' has no parameter '\(option)'; it accepts \((entry.parameters + entry.options).joined(separator: ", "))"
             )
         }
         return try entry.build(

@@ -141,7 +141,13 @@ public final class RoundEngine {
         let trainStart = ContinuousClock.now
         var byClient: [Int: ClientReply] = [:]
         do {  // the round's start model is a copy, released once the clients have it
-            let start = broadcast.map { Array($0.view) } ?? takeGlobal()
+            let start: [Float]
+            if let broadcast {
+                start = Array(broadcast.view)
+                saved = nil  // the clients' copy is the broadcast's view: the saved model is not sent
+            } else {
+                start = takeGlobal()
+            }
             let request = RoundRequest(round: round, model: start, vectors: vectors, tasks: tasks)
             for reply in try pool.train(request) where downloadBytes[reply.client] != nil {
                 byClient[reply.client] = reply
@@ -248,6 +254,10 @@ extension RoundEngine {
     /// Saves the server's side of the run: the round, the global model, the strategy's state, the
     /// per-client rule state, the EF21 estimates, the compressed broadcast, and the shared uplink
     /// codec's memory (PowerSGD's warm starts).
+    ///
+    /// The saved copy of the global model is also the next round's start model (one copy, not
+    /// two): change the model's weights between a save and the next round only through
+    /// ``restore(from:)``.
     public func save(into checkpoint: inout Checkpoint) {
         checkpoint.values["engine/round"] = String(round)
         let global = saved.flatMap { $0.round == round ? $0.values : nil } ?? Array(model.parameters.values)

@@ -60,7 +60,8 @@ public struct RoundMetrics: Sendable, Equatable {
     }
 
     private func fields(json: Bool) -> [String] {
-        func num(_ x: Double?) -> String { x.map { "\($0)" } ?? (json ? "null" : "") }
+        // JSON has no NaN or infinity: a diverged loss is written as null there (and as nan in CSV).
+        func num(_ x: Double?) -> String { x.map { json && !$0.isFinite ? "null" : "\($0)" } ?? (json ? "null" : "") }
         func str(_ s: String?) -> String {
             guard let s else { return json ? "null" : "" }
             let escaped = s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")

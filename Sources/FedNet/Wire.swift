@@ -1,5 +1,9 @@
 import Foundation
 
+#if !_endian(little)
+    #error("the wire format's float32 values are written in the machine's byte order, which must be little-endian")
+#endif
+
 /// Conversions between the engine's values and the wire contract's messages.
 enum Wire {
     /// The wire contract's version (``Fedswift_V1_Join/protocolVersion``).

@@ -247,6 +247,35 @@ func featureTestBatch(_ n: Int, seed: UInt64 = 3) -> Tensor {
         #expect(throws: StrategyError.self) {
             try StrategyFactory.makeStrategy(name: "fedavg", options: ["cut": "pool2"], model: "lenet5")
         }
+        #expect(throws: StrategyError.self) { try Self.strategy(["ramp_rounds": 2.5]) }
+    }
+
+    /// A broadcast without FedImpro's vectors, and labels outside the classes, fail the step with
+    /// a clear error instead of training on made-up statistics or trapping.
+    @Test func missingVectorsAndBadLabelsFailTheStep() throws {
+        let strategy = try Self.strategy()
+        let model = try ModelZoo.make("lenet5", seed: 1)
+        let images = featureTestBatch(2)
+        var broadcast = strategy.broadcast(parameterCount: model.parameterCount)
+        broadcast["feature_std"] = nil
+        let rule = try #require(
+            strategy.clientAlgorithm.makeRule(broadcast: broadcast, state: [:]) as? FedImproClientRule)
+        let missing = #expect(throws: StrategyError.self) {
+            try rule.step(model: model, images: images, labels: [0, 1])
+        }
+        #expect(missing?.code == .missingVector)
+        broadcast = strategy.broadcast(parameterCount: model.parameterCount)
+        broadcast["fedimpro/weight"] = []
+        let noWeight = try #require(
+            strategy.clientAlgorithm.makeRule(broadcast: broadcast, state: [:]) as? FedImproClientRule)
+        #expect(noWeight.problem?.contains("weight") == true)
+        let good = try #require(
+            strategy.clientAlgorithm.makeRule(broadcast: strategy.broadcast(parameterCount: 0), state: [:])
+                as? FedImproClientRule)
+        good.prepare(seed: 1, stream: "client/0/round/1")
+        #expect(throws: ModelError.self) { try good.step(model: model, images: images, labels: [0, 10]) }
+        let (loss, _) = try good.step(model: model, images: images, labels: [0, 9])
+        #expect(loss.isFinite && loss > 0)
     }
 
     @Test func uploadedStatisticsCarryThePrivacyNoise() throws {

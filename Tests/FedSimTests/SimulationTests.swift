@@ -186,4 +186,18 @@ import Testing
         #expect(again.yaml() == resolved)
         #expect(throws: ConfigError.self) { try RunHistory.load(directory: "/nonexistent/run") }
     }
+
+    /// A diverged run's NaN or infinite loss is written as JSON null (JSON has neither), so its
+    /// metrics file stays readable by every JSON parser and by `fedswift report`.
+    @Test func nonFiniteLossesAreNullInJSON() throws {
+        let row = RoundMetrics(
+            round: 4, virtualTime: 1, wallTime: 1, bytesUp: 1, bytesDown: 1, trainLoss: .infinity, testLoss: .nan,
+            testAccuracy: 0.1, selected: 2, completed: 2, dropped: 0, skipped: nil)
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(row.jsonLine.utf8)) as? [String: Any])
+        #expect(object["test_loss"] is NSNull && object["train_loss"] is NSNull)
+        #expect((object["test_accuracy"] as? Double) == 0.1)
+        let back = try #require(RoundMetrics(jsonLine: row.jsonLine))
+        #expect(back.testLoss == nil && back.trainLoss == nil && back.testAccuracy == 0.1)
+    }
 }

@@ -12,7 +12,7 @@ OUT=${OUT:-experiments/fedimpro/results}
 SETTINGS=${SETTINGS:-"a0.1-e1 a0.05-e1 a0.1-e5"}
 METHODS=${METHODS:-"fedavg fedprox scaffold fednova feddyn fedimpro"}
 SEEDS=${SEEDS:-"0 1"}
-ABLATIONS=${ABLATIONS:-"cut-pool1 cut-relu3 cut-relu4 noise-0.01 noise-0.05 noise-0.1"}
+ABLATIONS=${ABLATIONS:-"cut-pool1 cut-relu3 cut-relu4 noise-0.01 noise-0.05 noise-0.1 ramp-500 momentum-0.92"}
 [ -x "$FEDSWIFT" ] || swift build -c release --product fedswift
 
 # A method's settings (the strategies' defaults otherwise: FedProx mu 0.01, FedDyn alpha 0.01,
@@ -22,6 +22,8 @@ method_args() {
         fedimpro) echo "--set strategy.name=fedimpro --set strategy.cut=pool2" ;;
         cut-*) echo "--set strategy.name=fedimpro --set strategy.cut=${1#cut-}" ;;
         noise-*) echo "--set strategy.name=fedimpro --set strategy.cut=pool2 --set strategy.privacy_noise=${1#noise-}" ;;
+        ramp-*) echo "--set strategy.name=fedimpro --set strategy.cut=pool2 --set strategy.ramp_rounds=${1#ramp-}" ;;
+        momentum-*) echo "--set strategy.name=fedimpro --set strategy.cut=pool2 --set strategy.momentum=${1#momentum-}" ;;
         *) echo "--set strategy.name=$1" ;;
     esac
 }
@@ -42,16 +44,20 @@ run() {  # setting method seed
         return
     fi
     echo "== $1 $2 seed $3"
+    # An interrupted run goes on from its checkpoint; otherwise it starts in its own directory.
+    local place=(--out "$dir")
+    [ -f "$dir/checkpoint.safetensors" ] && place=(--resume "$dir")
     # shellcheck disable=SC2046
     "$FEDSWIFT" simulate experiments/fedimpro/base.yaml $(setting_args "$1") $(method_args "$2") \
-        --set "seed=$3" --out "$dir" > /dev/null
+        --set "seed=$3" "${place[@]}" > /dev/null
 }
 for seed in $SEEDS; do
     for setting in $SETTINGS; do
         for method in $METHODS; do run "$setting" "$method" "$seed"; done
     done
 done
-# Ablations of the cut and of the privacy noise, at alpha 0.1, E=1, seed 0.
+# Ablations at alpha 0.1, E=1, seed 0: the cut, the privacy noise, the official code's synthetic
+# weight schedule (t / 500) and its statistics' weight at 400 features (momentum 0.92).
 for ablation in $ABLATIONS; do run a0.1-e1 "$ablation" 0; done
 python3 scripts/fedimpro_table.py "$OUT" docs/EXPERIMENTS.md
 echo "updated docs/EXPERIMENTS.md"
