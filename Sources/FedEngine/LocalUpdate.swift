@@ -61,7 +61,7 @@ public final class LocalUpdate: @unchecked Sendable {
         optimizer.reset()
         rule.beginRound(global: start)
         trainer.gradientHook = { p in rule.adjustGradients(p.gradients, parameters: UnsafeBufferPointer(p.values)) }
-        if let stepping = rule as? SteppingClientRule {
+        if let stepping = rule as? any SteppingClientRule {
             stepping.prepare(seed: seed, stream: "client/\(client)/round/\(round)")
             let model = model
             trainer.stepOverride = { images, labels in try stepping.step(model: model, images: images, labels: labels) }
