@@ -129,34 +129,26 @@ def main(out, doc):
             cells += [f"{up:,.0f}", f"{down:,.0f}"]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    ablation = [(name, cut, f, runs(out, "a0.1-e1", name)) for name, cut, f in CUTS]
-    ablation = [a for a in ablation if a[3]]
-    if len(ablation) > 1:
-        lines += ["## Ablation: the cut (α = 0.1, E = 1, seed 0)", "",
-                  "| cut after | features | statistics KB/upload | best acc | final acc |", "|---|---:|---:|---:|---:|"]
-        for name, cut, f, rs in ablation:
-            r = rs[0]
-            lines.append(f"| {cut} | {f:,} | {2 * 10 * f * 4 / 1e3:,.1f} | {max(accuracies(r)):.4f} | "
-                         f"{accuracies(r)[-1]:.4f} |")
+    def ablation(title, first, entries):
+        """One seed-0 run per entry (run name, label cells): its best and final accuracy."""
+        found = [(cells, runs(out, "a0.1-e1", name)) for name, cells in entries]
+        found = [(cells, rs) for cells, rs in found if rs]
+        if len(found) < 2:
+            return
+        header = "| " + " | ".join(first) + " | best acc | final acc |"
+        lines.extend([f"## Ablation: {title} (α = 0.1, E = 1, seed 0)", "", header,
+                      "|" + "---|" * (len(first) + 2)])
+        for cells, rs in found:
+            acc = accuracies(rs[0])
+            lines.append("| " + " | ".join(cells) + f" | {max(acc):.4f} | {acc[-1]:.4f} |")
         lines.append("")
-    noise = [(name, s, runs(out, "a0.1-e1", name)) for name, s in NOISES]
-    noise = [n for n in noise if n[2]]
-    if len(noise) > 1:
-        lines += ["## Ablation: noise on the uploaded statistics (σ_ε; α = 0.1, E = 1, cut after pool2, seed 0)", "",
-                  "| σ_ε | best acc | final acc |", "|---:|---:|---:|"]
-        for name, s, rs in noise:
-            r = rs[0]
-            lines.append(f"| {s} | {max(accuracies(r)):.4f} | {accuracies(r)[-1]:.4f} |")
-        lines.append("")
-    variants = [(name, label, runs(out, "a0.1-e1", name)) for name, label in VARIANTS]
-    variants = [v for v in variants if v[2]]
-    if len(variants) > 1:
-        lines += ["## Ablation: the synthetic loss's schedule and the statistics' momentum (α = 0.1, E = 1, seed 0)", "",
-                  "| FedImpro variant | best acc | final acc |", "|---|---:|---:|"]
-        for name, label, rs in variants:
-            r = rs[0]
-            lines.append(f"| {label} | {max(accuracies(r)):.4f} | {accuracies(r)[-1]:.4f} |")
-        lines.append("")
+
+    ablation("the cut", ["cut after", "features", "statistics KB/upload"],
+             [(name, [cut, f"{f:,}", f"{2 * 10 * f * 4 / 1e3:,.1f}"]) for name, cut, f in CUTS])
+    ablation("noise on the uploaded statistics, cut after pool2", ["σ_ε"],
+             [(name, [str(sigma)]) for name, sigma in NOISES])
+    ablation("the synthetic loss's schedule and the statistics' momentum", ["FedImpro variant"],
+             [(name, [label]) for name, label in VARIANTS])
     lines += ["## The paper's table (ResNet-18, 1,000 rounds)", "", PAPER, ""]
     notes = os.path.join(os.path.dirname(__file__), "..", "experiments", "fedimpro", "notes.md")
     if os.path.exists(notes):
