@@ -125,6 +125,28 @@ public final class Trainer {
             samples: samples, seconds: (clock.now - start).seconds, steps: batches)
     }
 
+    /// A client's local training: `steps` steps (every epoch of `indices` by default) on batches
+    /// of `batchSize` of the samples `indices` of `data`, visited in a fresh order every epoch drawn
+    /// from `rng`. Federated clients train this way in rounds and in one-shot stages alike.
+    public func trainLocal(
+        on data: LabeledDataset, indices: [Int], epochs: Int, steps: Int? = nil, batchSize bs: Int,
+        rng: inout SeededRNG
+    ) throws -> PassStatistics {
+        let stepsPerEpoch = (indices.count + bs - 1) / bs
+        var order = indices
+        var position = order.count
+        return try train(steps: steps ?? epochs * stepsPerEpoch) { images, labels in
+            if position >= order.count {
+                rng.shuffle(&order)
+                position = 0
+            }
+            let n = min(bs, order.count - position)
+            data.copyBatch(indices: order[position..<(position + n)], images: &images, labels: &labels)
+            position += n
+            return n
+        }
+    }
+
     /// Mean loss and accuracy of `model` on `dataset`, in evaluation mode.
     public static func evaluate(
         _ model: Model, on dataset: LabeledDataset, batchSize: Int = 100

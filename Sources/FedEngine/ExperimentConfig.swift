@@ -89,6 +89,8 @@ public struct ExperimentConfig: Sendable {
     public var checkpointEvery: Int
     /// Update and model compression; `.none` sends dense float32 both ways.
     public var compression: CompressionConfig
+    /// One-shot federated learning (`fedswift oneshot`); nil for round-based experiments.
+    public var oneShot: OneShotConfig?
 
     /// Parses a YAML document, applying `overrides` (`key.path=value`, value in YAML syntax) first.
     /// - Throws: `ConfigError` naming the offending key.
@@ -138,7 +140,9 @@ public struct ExperimentConfig: Sendable {
         var r = ConfigReader(root)
         name = try r.string("name", default: "experiment")
         seed = UInt64(try r.int("seed", default: 0, range: 0...Int.max))
-        rounds = try r.int("rounds", range: 1...1_000_000)
+        // A one-shot experiment has no rounds and every client takes part.
+        let isOneShot = r.has("oneshot")
+        rounds = try r.int("rounds", default: isOneShot ? 1 : nil, range: 1...1_000_000)
         workers = try r.int("workers", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...256)
         var ds = try r.section("dataset")
         dataset = try ds.string("name", default: "fmnist", allowed: ["fmnist"])
@@ -174,7 +178,8 @@ public struct ExperimentConfig: Sendable {
         }
         try s.finish()
 
-        clientsPerRound = try r.int("clients_per_round", range: 1...partition.clients)
+        clientsPerRound = try r.int(
+            "clients_per_round", default: isOneShot ? partition.clients : nil, range: 1...partition.clients)
         var l = try r.section("local")
         local = LocalTraining(
             epochs: try l.int("epochs", default: 1, range: 1...10_000),
@@ -210,6 +215,11 @@ public struct ExperimentConfig: Sendable {
         var c = try r.section("compression")
         compression = try CompressionConfig(&c)
         try c.finish()
+        if isOneShot {
+            var o = try r.section("oneshot")
+            oneShot = try OneShotConfig(&o, model: model)
+            try o.finish()
+        }
         try r.finish()
     }
 
@@ -260,6 +270,7 @@ public struct ExperimentConfig: Sendable {
         ]
         if let deadlineSeconds { root["deadline_s"] = deadlineSeconds }
         if let maximumUpdateNorm { root["max_update_norm"] = maximumUpdateNorm }
+        if let oneShot { root["oneshot"] = oneShot.yaml }
         if compression.uplink != nil || compression.downlink != nil || compression.aggregation != .plain {
             root["compression"] = compression.yaml
         }

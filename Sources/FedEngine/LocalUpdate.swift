@@ -25,7 +25,6 @@ public final class LocalUpdate: @unchecked Sendable {
     public let evaluator = Evaluator()
     let optimizer: SGD
     let trainer: Trainer
-    private var order: [Int] = []
     private var delta: [Float]
 
     /// A replica of the zoo model `model` (its initial weights do not matter: every run loads the
@@ -71,21 +70,9 @@ public final class LocalUpdate: @unchecked Sendable {
             trainer.stepOverride = nil
         }
         var rng = SeededRNG(seed: seed, stream: "client/\(client)/round/\(round)")
-        let bs = training.batchSize
-        let stepsPerEpoch = (indices.count + bs - 1) / bs
-        let totalSteps = training.steps ?? training.epochs * stepsPerEpoch
-        order = indices
-        var position = order.count
-        let stats = try trainer.train(steps: totalSteps) { images, labels in
-            if position >= order.count {
-                rng.shuffle(&order)
-                position = 0
-            }
-            let n = min(bs, order.count - position)
-            data.copyBatch(indices: order[position..<(position + n)], images: &images, labels: &labels)
-            position += n
-            return n
-        }
+        let stats = try trainer.trainLocal(
+            on: data, indices: indices, epochs: training.epochs, steps: training.steps, batchSize: training.batchSize,
+            rng: &rng)
         let values = UnsafeBufferPointer(params.values)
         let output = rule.endRound(parameters: values, steps: stats.steps, learningRate: optimizer.learningRate)
         delta.withUnsafeMutableBufferPointer { d in

@@ -84,31 +84,72 @@ public enum ModelZoo {
     /// non-IID federated clients): a 3×3 stem with 16 channels, three basic blocks with
     /// 16, 32 and 64 channels (the last two with stride 2 and a 1×1 projection shortcut),
     /// global average pooling and a linear classifier. 77,754 parameters.
-    public static func resnet(classes: Int = 10) -> any Layer {
+    ///
+    /// With `width`, the stem and blocks have `width`, `2·width` and `4·width` channels (the
+    /// narrow columns of FuseFL); every GroupNorm then takes the largest group count up to
+    /// min(8, channels / 2) that divides its channels (8 at the default width).
+    public static func resnet(classes: Int = 10, width: Int = 16) -> any Layer {
+        Sequential(resnetUnits(classes: classes, width: width))
+    }
+
+    /// The ResNet-8's top-level layers in order: `conv1`, `gn1`, `relu`, `layer1`, `layer2`,
+    /// `layer3`, `pool`, `flatten`, `fc`.
+    static func resnetUnits(classes: Int, width: Int) -> [(name: String, layer: any Layer)] {
+        precondition(width >= 2, "a ResNet needs at least 2 channels")
+        func norm(_ channels: Int) -> GroupNorm {
+            let groups = stride(from: min(8, max(channels / 2, 1)), through: 1, by: -1).first { channels % $0 == 0 }!
+            return GroupNorm(groups: groups, channels: channels)
+        }
         func block(_ cin: Int, _ cout: Int, stride: Int) -> any Layer {
             let body = Sequential([
                 ("conv1", Conv2d(cin, cout, kernelSize: 3, stride: stride, padding: 1, bias: false)),
-                ("gn1", GroupNorm(groups: min(8, cout / 2), channels: cout)), ("relu1", ReLU()),
+                ("gn1", norm(cout)), ("relu1", ReLU()),
                 ("conv2", Conv2d(cout, cout, kernelSize: 3, padding: 1, bias: false)),
-                ("gn2", GroupNorm(groups: min(8, cout / 2), channels: cout)),
+                ("gn2", norm(cout)),
             ])
             let shortcut: (any Layer)? =
                 stride == 1 && cin == cout
                 ? nil
                 : Sequential(
-                    [
-                        Conv2d(cin, cout, kernelSize: 1, stride: stride, bias: false),
-                        GroupNorm(groups: min(8, cout / 2), channels: cout),
-                    ] as [any Layer])
+                    [Conv2d(cin, cout, kernelSize: 1, stride: stride, bias: false), norm(cout)] as [any Layer])
             return Sequential([("", Residual(body, shortcut: shortcut)), ("relu2", ReLU())])
         }
-        return Sequential([
-            ("conv1", Conv2d(1, 16, kernelSize: 3, padding: 1, bias: false)),
-            ("gn1", GroupNorm(groups: 8, channels: 16)), ("relu", ReLU()),
-            ("layer1", Sequential([block(16, 16, stride: 1)])),
-            ("layer2", Sequential([block(16, 32, stride: 2)])),
-            ("layer3", Sequential([block(32, 64, stride: 2)])),
-            ("pool", AvgPool2d(7)), ("flatten", Flatten()), ("fc", Linear(64, classes)),
-        ])
+        let w = width
+        return [
+            ("conv1", Conv2d(1, w, kernelSize: 3, padding: 1, bias: false)), ("gn1", norm(w)), ("relu", ReLU()),
+            ("layer1", Sequential([block(w, w, stride: 1)])),
+            ("layer2", Sequential([block(w, 2 * w, stride: 2)])),
+            ("layer3", Sequential([block(2 * w, 4 * w, stride: 2)])),
+            ("pool", AvgPool2d(7)), ("flatten", Flatten()), ("fc", Linear(4 * w, classes)),
+        ]
+    }
+
+    /// A zoo network cut into `count` blocks and a classifier, for block-wise training (FuseFL).
+    /// Only `resnet` is cut: into 1, 2 or 4 blocks (4: the stem, `layer1`, `layer2`, `layer3` with
+    /// the pooling; 2: stem and `layer1`, then `layer2` and `layer3`), each at `width` (see
+    /// ``resnet(classes:width:)``). The blocks keep the full network's names.
+    /// - Throws: `ModelError` for another model or block count.
+    public static func blocks(_ name: String, count: Int, width: Int = 16, classes: Int = 10) throws -> BlockNetwork {
+        guard name == "resnet" else {
+            throw ModelError(.unknownModel, "only 'resnet' is cut into blocks, not '\(name)'")
+        }
+        let groups: [Range<Int>]
+        switch count {
+        case 1: groups = [0..<8]
+        case 2: groups = [0..<4, 4..<8]
+        case 4: groups = [0..<3, 3..<4, 4..<5, 5..<8]
+        default: throw ModelError(.invalidConfiguration, "resnet is cut into 1, 2 or 4 blocks, not \(count)")
+        }
+        // Channels entering each top-level layer, and the width after the last block (the features).
+        let w = width
+        let inputs = [1, w, w, w, w, 2 * w, 4 * w, 4 * w]
+        return BlockNetwork(
+            inputShape: [1, 28, 28], features: 4 * w,
+            blocks: groups.map { range in
+                BlockNetwork.Block(inputChannels: inputs[range.lowerBound]) {
+                    Sequential(Array(resnetUnits(classes: classes, width: width)[range]))
+                }
+            },
+            classifier: { Linear(4 * w, classes) })
     }
 }

@@ -51,6 +51,11 @@ public final class Sequential: Layer {
         }
         var g = gradOutput
         for i in stride(from: layers.count - 1, through: 0, by: -1) {
+            // Nothing from here down is trained and nobody reads the input gradient: stop (a frozen
+            // prefix, such as FuseFL's fused blocks, costs no backward pass at all).
+            if !needsInputGradient && !trainableBefore[i] && !layers[i].layer.hasTrainableParameters {
+                return noGradient
+            }
             g = layers[i].layer.backward(g, needsInputGradient: needsInputGradient || trainableBefore[i])
         }
         return g

@@ -7,7 +7,7 @@ struct FedSwiftCommand: AsyncParsableCommand {
         commandName: "fedswift",
         abstract: "Communication-efficient federated and distributed learning in Swift.",
         subcommands: [
-            Train.self, Eval.self, Predict.self, Partition.self, Simulate.self, Serve.self, Join.self,
+            Train.self, Eval.self, Predict.self, Partition.self, Simulate.self, OneShot.self, Serve.self, Join.self,
             ReportCommand.self,
             CodecsCommand.self,
             Bench.self, FuzzCommand.self, Info.self,
