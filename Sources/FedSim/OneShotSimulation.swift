@@ -244,7 +244,7 @@ public final class OneShotSimulation {
         var recorded: [Stage] = []
         for s in 0..<setup.blocks {
             let start = ContinuousClock.now
-            nonisolated(unsafe) let received = message
+            let received = message
             let uploads = try perClient { c in try shared[c].train(stage: s, message: received) }
             let next = try server.fuse(stage: s, uploads: uploads.map(\.payload))
             recorded.append(
@@ -256,7 +256,7 @@ public final class OneShotSimulation {
         // Every client now holds the fused blocks but the last: it gets that, and the classifier.
         if settings.calibration {
             let start = ContinuousClock.now
-            nonisolated(unsafe) let received = message
+            let received = message
             let uploads = try perClient { c in try shared[c].calibrationStatistics(message: received) }
             try server.calibrate(
                 uploads: uploads.map(\.payload), samples: settings.calibrationSamples,

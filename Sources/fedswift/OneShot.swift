@@ -14,7 +14,7 @@ extension FedSwiftCommand {
             abstract: "Run one-shot federated learning (FuseFL, one-round FedAvg, Ensemble, FedDF) from a YAML file.",
             discussion: """
                 The experiment needs a `oneshot:` section (method, epochs, blocks, adaptor, calibration, holdout, \
-                distill). Writes config.yaml, stages.jsonl (what each stage sent and how long it took), \
+                distill). Writes config.yaml, metrics.jsonl (a row per stage: what it sent and how long it took), \
                 results.json (accuracy, bytes, virtual time, model size and inference cost per method) and the \
                 final models as METHOD.safetensors (FuseFL's fused model with names blocks.J.columns.M.…) to \
                 the output directory.
@@ -59,7 +59,7 @@ extension FedSwiftCommand {
                         decoding: try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]), as: UTF8.self
                     ) + "\n"
             }
-            try AtomicFile.write(Array(lines.utf8), to: path + "/stages.jsonl")
+            try AtomicFile.write(Array(lines.utf8), to: path + "/metrics.jsonl")
             var summary: [[String: Any]] = []
             for r in results {
                 summary.append([
