@@ -25,6 +25,7 @@ METHODS = [
     ("fednova", "FedNova"),
     ("feddyn", "FedDyn (α = 0.01)"),
     ("fedimpro", "FedImpro (cut after pool2)"),
+    ("cut-relu4", "FedImpro (cut after relu4)"),
 ]
 SETTINGS = [
     ("a0.1-e1", "Dirichlet α = 0.1, E = 1 (100 rounds)", [0.75, 0.80]),
@@ -39,6 +40,7 @@ VARIANTS = [
     ("fedimpro", "w = 1 from round 1, statistics replaced by each batch's (β = 0)"),
     ("ramp-500", "w = t / 500 (the official `gradual2half` schedule), β = 0"),
     ("momentum-0.92", "w = 1, β = 0.92 (the official weight min(1, D/5000) at D = 400 features)"),
+    ("cap-1", "w = 1, β = 0, σ capped at 1 instead of 0.1"),
 ]
 PAPER = """| setting | FedAvg | FedProx | SCAFFOLD | FedNova | FedDyn | FedImpro |
 |---|---|---|---|---|---|---|
@@ -98,8 +100,8 @@ def main(out, doc):
              "by hand. Setting (`experiments/fedimpro/base.yaml`): Fashion-MNIST, `lenet5` (61,706 parameters), "
              "10 clients with Dirichlet label skew, 5 a round, plain SGD (batch 128, lr 0.1), the whole test set "
              "after every round; virtual time from the same heterogeneous device profile as the compression "
-             "experiments. Bytes are real payload sizes: FedImpro's uploads carry 2 × 10 × 400 feature "
-             "statistics, its downloads the averaged ones; SCAFFOLD's carry a control variate of the model's size.",
+             "experiments. Bytes are real payload sizes: FedImpro's uploads carry 2 × 10 × D feature "
+             "statistics (D = 400 features after pool2, 84 after relu4), its downloads the averaged ones; SCAFFOLD's carry a control variate of the model's size.",
              ""]
     for setting, title, targets in SETTINGS:
         present = [(m, label, runs(out, setting, m)) for m, label in METHODS]

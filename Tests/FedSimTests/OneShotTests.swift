@@ -98,14 +98,19 @@ import Testing
         }
     }
 
+    /// Two FuseFL clients training one epoch a stage on `samplesEach` images each.
+    func twoClients(_ setup: FuseFLSetup, samplesEach n: Int) throws -> [FuseFLClient] {
+        let local = try config().local
+        return try (0..<2).map {
+            try FuseFLClient(
+                id: $0, setup: setup, training: local, epochsPerStage: 1, data: Self.data.train,
+                indices: Array(($0 * n)..<($0 * n + n)))
+        }
+    }
+
     @Test func fusedBlocksStayAsFusedWhileLaterStagesTrain() throws {
         let setup = FuseFLSetup(model: "resnet", blocks: 4, columns: 2, width: 4, adaptor: .conv, seed: 1)
-        let c = try config()
-        let clients = try (0..<2).map {
-            try FuseFLClient(
-                id: $0, setup: setup, training: c.local, epochsPerStage: 1, data: Self.data.train,
-                indices: Array(($0 * 100)..<($0 * 100 + 100)))
-        }
+        let clients = try twoClients(setup, samplesEach: 100)
         let server = try FuseFLServer(setup: setup)
         var message: [UInt8] = []
         var fusedSoFar: [(name: String, tensor: Tensor)] = []
@@ -126,12 +131,7 @@ import Testing
 
     @Test func theServerRefusesMalformedUploadsAndChangesNothing() throws {
         let setup = FuseFLSetup(model: "resnet", blocks: 2, columns: 2, width: 4, adaptor: .mean, seed: 1)
-        let c = try config()
-        let clients = try (0..<2).map {
-            try FuseFLClient(
-                id: $0, setup: setup, training: c.local, epochsPerStage: 1, data: Self.data.train,
-                indices: Array(($0 * 50)..<($0 * 50 + 50)))
-        }
+        let clients = try twoClients(setup, samplesEach: 50)
         let server = try FuseFLServer(setup: setup)
         let good = try clients.map { try $0.train(stage: 0, message: []).payload }
         let before = server.model.parameters.flatValues
