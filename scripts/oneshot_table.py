@@ -63,7 +63,8 @@ def main(out, doc):
              "width 16 / √M rounded to a multiple of 4; SGD lr 0.01, momentum 0.9, batch 128, 8 local epochs in "
              "all; accuracy on the whole test set. Bytes are real payload sizes (safetensors): uploads, and "
              "downloads including the final model sent to every client.", ""]
-    seeds = sorted({os.path.basename(p) for p in glob.glob(os.path.join(out, "*", "*", "seed-*"))})
+    seeds = sorted({os.path.basename(os.path.dirname(p))
+                    for p in glob.glob(os.path.join(out, "*", "*", "seed-*", "results.json"))})
     lines += [f"## Accuracy (%), M = 5, mean ± sd over seeds ({', '.join(seeds) or 'none yet'})", "",
               "| method | " + " | ".join(f"α = {a}" for a in ALPHAS) + " |",
               "|---|" + "---:|" * len(ALPHAS)]

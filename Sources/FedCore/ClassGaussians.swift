@@ -88,6 +88,33 @@ public struct ClassGaussians: Sendable, Equatable {
         self.init(classes: a.classes, features: f, counts: a.counts, means: means, covariances: covariances)
     }
 
+    /// Why these moments cannot be a sample's (nil if they can): a mean or covariance beyond
+    /// 10⁶ in magnitude, a negative variance, an asymmetric covariance, or a covariance larger
+    /// than its variances allow (|Σᵢⱼ| > √(ΣᵢᵢΣⱼⱼ)), each up to rounding.
+    public var implausibility: String? {
+        let f = features
+        for c in 0..<classes where counts[c] > 0 {
+            for i in 0..<f {
+                guard abs(means[c * f + i]) <= 1e6 else { return "class \(c): a mean beyond 10^6" }
+            }
+            for i in 0..<f {
+                let vi = covariances[(c * f + i) * f + i]
+                guard vi >= -1e-6 * (1 + abs(vi)), vi <= 1e6 else {
+                    return "class \(c): variance \(vi) of feature \(i)"
+                }
+                for j in 0..<i {
+                    let (a, b) = (covariances[(c * f + i) * f + j], covariances[(c * f + j) * f + i])
+                    let vj = covariances[(c * f + j) * f + j]
+                    let tolerance = 1e-4 * (1 + abs(a))
+                    guard abs(a - b) <= tolerance, abs(a) <= (max(vi, 0) * max(vj, 0)).squareRoot() + tolerance else {
+                        return "class \(c): covariance \(a) of features \(i), \(j) is not a covariance"
+                    }
+                }
+            }
+        }
+        return nil
+    }
+
     /// The exact moments of the union of the parts' samples:
     /// μ = Σ n_k μ_k / n and Σ = Σ n_k (Σ_k + μ_k μ_kᵀ) / n − μ μᵀ per class.
     /// - Precondition: the parts have the same classes and features.

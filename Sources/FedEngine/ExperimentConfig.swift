@@ -219,6 +219,17 @@ public struct ExperimentConfig: Sendable {
             var o = try r.section("oneshot")
             oneShot = try OneShotConfig(&o, model: model)
             try o.finish()
+            // What a one-shot run would silently ignore is refused.
+            if local.steps != nil {
+                throw ConfigError(
+                    key: "local.steps", "a one-shot run trains oneshot.epochs epochs; leave out local.steps")
+            }
+            if clientsPerRound != partition.clients {
+                throw ConfigError(key: "clients_per_round", "every client takes part in a one-shot run")
+            }
+            if compression.uplink != nil || compression.downlink != nil || compression.aggregation != .plain {
+                throw ConfigError(key: "compression", "one-shot runs send dense safetensors messages; leave it out")
+            }
         }
         try r.finish()
     }

@@ -30,6 +30,73 @@ public struct FuseFLSetup: Sendable {
     public func network() throws -> BlockNetwork {
         try ModelZoo.blocks(model, count: blocks, width: width, classes: classes)
     }
+
+    /// The metadata key of a fused model's safetensors file that describes its fusion.
+    public static let metadataKey = "fedswift.fusefl"
+
+    /// The fusion as text for the model file's metadata: `model=resnet blocks=2 columns=5 width=8
+    /// adaptor=conv classes=10`.
+    public var metadataValue: String {
+        "model=\(model) blocks=\(blocks) columns=\(columns) width=\(width) adaptor=\(adaptor.rawValue) classes=\(classes)"
+    }
+
+    /// The fusion a model file's metadata describes (``metadataValue``).
+    /// - Throws: `ModelError.invalidConfiguration` naming what is missing or malformed.
+    public init(metadata text: String) throws {
+        var fields: [String: String] = [:]
+        for part in text.split(separator: " ") {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else {
+                throw ModelError(.invalidConfiguration, "FuseFL metadata: '\(part)' is not key=value")
+            }
+            fields[kv[0]] = kv[1]
+        }
+        func number(_ key: String) throws -> Int {
+            guard let v = fields[key].flatMap(Int.init), (1...65_536).contains(v) else {
+                throw ModelError(.invalidConfiguration, "FuseFL metadata: '\(key)' is missing or not a count")
+            }
+            return v
+        }
+        guard let model = fields["model"], let adaptor = fields["adaptor"].flatMap(FusedNetwork.Adaptor.init) else {
+            throw ModelError(
+                .invalidConfiguration, "FuseFL metadata needs 'model' and 'adaptor' (conv or mean): '\(text)'")
+        }
+        let width = try number("width")
+        guard width >= 2 else {
+            throw ModelError(.invalidConfiguration, "FuseFL metadata: a width of \(width) channels")
+        }
+        self.init(
+            model: model, blocks: try number("blocks"), columns: try number("columns"), width: width,
+            adaptor: adaptor, classes: try number("classes"), seed: 0)
+    }
+
+    /// The fused model of a safetensors file written by `fedswift oneshot`, its weights loaded.
+    /// - Throws: `ModelError` if the file has no FuseFL metadata or its tensors do not fit it.
+    public static func fusedModel(from file: SafeTensorsFile) throws -> Model {
+        guard let text = file.metadata[metadataKey] else {
+            throw ModelError(.invalidConfiguration, "the file has no '\(metadataKey)' metadata: not a FuseFL model")
+        }
+        let setup = try FuseFLSetup(metadata: text)
+        let network = try setup.network()
+        // Check the metadata against the file before building: the columns of the first block,
+        // its tensors' shapes (which fix the width), and the last block.
+        func column(_ name: String) -> Int? {
+            guard name.hasPrefix("blocks.0.columns.") else { return nil }
+            return Int(name.dropFirst("blocks.0.columns.".count).prefix { $0 != "." })
+        }
+        let mismatch = ModelError(.shapeMismatch, "the file's tensors do not fit its FuseFL metadata '\(text)'")
+        guard Set(file.names.compactMap(column)) == Set(0..<setup.columns),
+            file.names.contains(where: { $0.hasPrefix("blocks.\(setup.blocks - 1).columns.") }),
+            !file.names.contains(where: { $0.hasPrefix("blocks.\(setup.blocks).") })
+        else { throw mismatch }
+        let one = try Model(network.blocks[0].make(), inputShape: network.inputShape)
+        for (name, t) in one.stateDict() where file["blocks.0.columns.0.block." + name]?.shape != t.shape {
+            throw mismatch
+        }
+        let model = try FusedNetwork.fusedModel(network, columns: setup.columns, adaptor: setup.adaptor)
+        try model.loadStateDict(file.tensors, strict: true)
+        return model
+    }
 }
 
 /// A FuseFL client (Tang et al., NeurIPS 2024): it keeps its own model between stages.
@@ -71,21 +138,27 @@ public final class FuseFLClient {
     /// The model of the last stage run (nil before the first).
     public var currentModel: Model? { model }
 
+    /// The next stage this client runs: 0..<K for training, K for the calibration statistics.
+    public private(set) var nextStage = 0
+
     /// Runs training stage `stage` with the server's `message` (empty for stage 0).
-    /// - Throws: for a malformed message, or training errors.
+    /// - Throws: for a stage out of order, a malformed message, or training errors; the client is
+    ///   unchanged then.
     public func train(stage: Int, message: [UInt8]) throws -> OneShotUpload {
+        guard stage == nextStage, stage < setup.blocks else {
+            throw ModelError(.invalidInput, "client \(id): asked for stage \(stage + 1), its next is \(nextStage + 1)")
+        }
         let clock = ContinuousClock()
         let started = clock.now
         let next = try FusedNetwork.stageModel(
             network, stage: stage, columns: setup.columns, adaptor: setup.adaptor, seed: setup.seed)
+        var received: [(name: String, tensor: Tensor)] = []
         if stage > 0 {
-            let reference = try FusedNetwork.stageModel(
-                network, stage: stage, columns: setup.columns, adaptor: setup.adaptor, seed: setup.seed)
-            fused += try OneShotMessage.decode(
-                message, expecting: OneShotMessage.layout(of: reference, prefix: "blocks.\(stage - 1).columns."),
+            received = try OneShotMessage.decode(
+                message, expecting: OneShotMessage.layout(of: next, prefix: "blocks.\(stage - 1).columns."),
                 from: "the server's fused block \(stage - 1)")
         }
-        var state = fused
+        var state = fused + received
         if let model {
             // Its own blocks after the one just fused, and its classifier, as it trained them.
             state += model.stateDict().filter { entry in
@@ -93,8 +166,17 @@ public final class FuseFLClient {
                     || (stage..<setup.blocks).contains { entry.name.hasPrefix("blocks.\($0).block.") }
             }
         }
+        // Everything but the new adaptor comes from the fused blocks or the client's last model.
+        let loaded = Set(state.map(\.name))
+        if let missing = next.stateDict().first(where: {
+            !loaded.contains($0.name) && !$0.name.hasPrefix("blocks.\(stage).adaptor.") && stage > 0
+        }) {
+            throw ModelError(.missingParameter, "client \(id): stage \(stage + 1) has no weights for '\(missing.name)'")
+        }
         try next.loadStateDict(state, strict: false)
+        fused += received
         model = next
+        nextStage = stage + 1
         let optimizer = SGD(
             learningRate: Float(training.learningRate), momentum: Float(training.momentum),
             weightDecay: Float(training.weightDecay))
@@ -115,17 +197,22 @@ public final class FuseFLClient {
     }
 
     /// The calibration stage: per-class moments of the fused model's features over the client's
-    /// data, given the last fused block in `message`.
+    /// data, given the last fused block in `message`. The virtual clock charges its transfers, not
+    /// its forward pass over the data (about 1/24 of FuseFL's 8 training epochs' compute), as it
+    /// charges no method for the server's work.
     public func calibrationStatistics(message: [UInt8], batchSize: Int = 500) throws -> OneShotUpload {
+        guard nextStage == setup.blocks else {
+            throw ModelError(.invalidInput, "client \(id): calibration comes after the \(setup.blocks) stages")
+        }
         let clock = ContinuousClock()
         let started = clock.now
         let features = try FusedNetwork.fusedModel(
             network, columns: setup.columns, adaptor: setup.adaptor, withClassifier: false)
-        fused += try OneShotMessage.decode(
+        let last = try OneShotMessage.decode(
             message,
             expecting: OneShotMessage.layout(of: features, prefix: "blocks.\(setup.blocks - 1).columns."),
             from: "the server's fused block \(setup.blocks - 1)")
-        try features.loadStateDict(fused, strict: true)
+        try features.loadStateDict(fused + last, strict: true)
         var moments = ClassGaussians.Accumulator(classes: setup.classes, features: network.features)
         var images = Tensor(shape: [0])
         var labels: [Int32] = []
@@ -165,7 +252,13 @@ public final class FuseFLServer {
     /// message of the next stage: the fused block `stage`, all columns.
     /// - Throws: `ModelError` naming the client whose upload is malformed; nothing is changed then.
     public func fuse(stage: Int, uploads: [[UInt8]]) throws -> [UInt8] {
-        precondition(uploads.count == setup.columns, "one upload per client")
+        guard stage == fusedStages, stage < setup.blocks else {
+            throw ModelError(
+                .invalidInput, "stage \(stage + 1) cannot be fused after \(fusedStages) of \(setup.blocks)")
+        }
+        guard uploads.count == setup.columns else {
+            throw ModelError(.invalidInput, "stage \(stage + 1): \(uploads.count) uploads for \(setup.columns) columns")
+        }
         let last = stage == setup.blocks - 1
         let reference = try FusedNetwork.stageModel(
             network, stage: stage, columns: setup.columns, adaptor: setup.adaptor, seed: setup.seed)
@@ -194,8 +287,12 @@ public final class FuseFLServer {
             }
             try model.loadStateDict(averaged, strict: false)
         }
+        fusedStages = stage + 1
         return try OneShotMessage.encode(fusedBlock)
     }
+
+    /// The stages fused so far.
+    public private(set) var fusedStages = 0
 
     /// The classifier's tensors in the fused model.
     public var classifierMessage: [UInt8] {
@@ -213,16 +310,25 @@ public final class FuseFLServer {
         let layout: [(name: String, shape: Shape)] = [
             ("counts", [c]), ("means", [c, f]), ("covariances", [c, f, f]),
         ]
+        guard fusedStages == setup.blocks, uploads.count == setup.columns else {
+            throw ModelError(
+                .invalidInput, "calibration needs all \(setup.blocks) stages fused and one upload per client")
+        }
         let parts = try uploads.enumerated().map { m, bytes in
-            let t = try OneShotMessage.decode(bytes, expecting: layout, from: "client \(m)'s feature statistics")
+            let sender = "client \(m)'s feature statistics"
+            let t = try OneShotMessage.decode(bytes, expecting: layout, from: sender)
             let counts = t[0].tensor.scalars
             guard counts.allSatisfy({ $0 >= 0 && $0 == $0.rounded() && $0 < 16_777_216 }) else {
-                throw ModelError(
-                    .invalidInput, "client \(m)'s feature statistics: counts must be whole and non-negative")
+                throw ModelError(.invalidInput, "\(sender): counts must be whole and non-negative")
             }
-            return ClassGaussians(
+            let g = ClassGaussians(
                 classes: c, features: f, counts: counts.map { Int($0) }, means: t[1].tensor.scalars.map(Double.init),
                 covariances: t[2].tensor.scalars.map(Double.init))
+            if let problem = g.implausibility { throw ModelError(.invalidInput, "\(sender): \(problem)") }
+            return g
+        }
+        guard parts.contains(where: { $0.counts.contains { $0 > 0 } }) else {
+            throw ModelError(.invalidInput, "calibration: no client reported any sample")
         }
         let pooled = ClassGaussians.pooled(parts)
         var rng = SeededRNG(seed: setup.seed, stream: "fusefl/calibration")
@@ -234,6 +340,9 @@ public final class FuseFLServer {
         let trainer = Trainer(model: head, optimizer: SGD(learningRate: Float(learningRate)))
         _ = try trainer.trainLocal(
             on: data, indices: Array(0..<data.count), epochs: 1, batchSize: batchSize, rng: &rng)
+        guard VectorKernels.allFinite(UnsafeBufferPointer(head.parameters.values)) else {
+            throw ModelError(.invalidInput, "calibration made the classifier non-finite; it is left as averaged")
+        }
         try model.loadStateDict(head.stateDict(), strict: false)
         return pooled
     }

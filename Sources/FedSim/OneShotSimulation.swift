@@ -50,6 +50,8 @@ public final class OneShotSimulation {
         public var modelBytes: Int
         /// Wall milliseconds to classify 1,000 test images on one thread.
         public var inferenceMsPer1000: Double
+        /// The ensemble's members' own test accuracies, in client order (empty for the others).
+        public var memberAccuracies: [Double] = []
     }
 
     public private(set) var stages: [Stage] = []
@@ -114,7 +116,7 @@ public final class OneShotSimulation {
                 downloadBytes: download, uploadBytes: uploads[$0].payload.count,
                 samplesProcessed: uploads[$0].samplesProcessed)
         }
-        let trained = uploads.filter { $0.samplesProcessed > 0 }
+        let trained = uploads.filter { $0.steps > 0 }
         let loss =
             trained.isEmpty
             ? nil
@@ -186,20 +188,28 @@ public final class OneShotSimulation {
             let cost: Double
             var delivered = modelBytes
             var storage = modelBytes
+            var members: [Double] = []
             switch method {
             case "ensemble":
                 stats = try OneShotBaselines.evaluateEnsemble(
                     server.models, on: test, batchSize: config.evaluation.batchSize)
                 parameters = server.models.reduce(0) { $0 + $1.parameterCount }
                 cost = inferenceCost { _ = OneShotBaselines.ensembleLogits(server.models, $0) }
+                members = try server.models.map { model in
+                    try ComputeThreads.withThreads(config.workers) {
+                        try Trainer.evaluate(model, on: test, batchSize: config.evaluation.batchSize).accuracy
+                    }
+                }
                 // Every client gets the M − 1 models it lacks.
                 delivered = modelBytes * (clients - 1)
                 storage = modelBytes * clients
             default:
-                let model =
+                // Server work on one thread, so results do not depend on any thread setting.
+                let model = try ComputeThreads.withThreads(1) {
                     method == "feddf"
-                    ? try server.distill(settings.distill, unlabeled: holdout, seed: config.seed)
-                    : try server.average()
+                        ? try server.distill(settings.distill, unlabeled: holdout, seed: config.seed)
+                        : try server.average()
+                }
                 models[method] = model
                 stats = try ComputeThreads.withThreads(config.workers) {
                     try Trainer.evaluate(model, on: test, batchSize: config.evaluation.batchSize)
@@ -215,7 +225,7 @@ public final class OneShotSimulation {
                 method: method, accuracy: stats.accuracy, loss: stats.loss, bytesUp: trained.bytesUp,
                 bytesDown: delivery.bytesDown, virtualSeconds: trained.virtualSeconds + delivery.virtualSeconds,
                 wallSeconds: trained.wallSeconds + delivery.wallSeconds, parameters: parameters, modelBytes: storage,
-                inferenceMsPer1000: cost)
+                inferenceMsPer1000: cost, memberAccuracies: members)
             progress("\(method): accuracy \(String(format: "%.4f", stats.accuracy))")
             out.append(result)
         }
@@ -258,9 +268,11 @@ public final class OneShotSimulation {
             let start = ContinuousClock.now
             let received = message
             let uploads = try perClient { c in try shared[c].calibrationStatistics(message: received) }
-            try server.calibrate(
-                uploads: uploads.map(\.payload), samples: settings.calibrationSamples,
-                learningRate: config.local.learningRate, batchSize: config.local.batchSize)
+            _ = try ComputeThreads.withThreads(1) {
+                try server.calibrate(
+                    uploads: uploads.map(\.payload), samples: settings.calibrationSamples,
+                    learningRate: config.local.learningRate, batchSize: config.local.batchSize)
+            }
             recorded.append(
                 record("fusefl", "calibration", download: message.count, uploads: uploads, wall: seconds(since: start)))
             message = []

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FedCore
 import FedData
+import FedEngine
 import FedNN
 import FedTensor
 
@@ -31,10 +32,18 @@ extension FedSwiftCommand {
     }
 }
 
-/// Builds the named model and loads `weights` into it strictly.
+/// Builds the named model and loads `weights` into it strictly; a FuseFL model file (from
+/// `fedswift oneshot`) builds the fused model its metadata describes instead.
 func loadModel(_ name: String, weights: String) throws -> Model {
-    let model = try ModelZoo.make(name)
     let file = try SafeTensors.read(path: weights)
+    if file.metadata[FuseFLSetup.metadataKey] != nil {
+        do {
+            return try FuseFLSetup.fusedModel(from: file)
+        } catch let error as ModelError {
+            throw ValidationError("\(weights): \(error.message)")
+        }
+    }
+    let model = try ModelZoo.make(name)
     do {
         try model.loadStateDict(file.tensors, strict: true)
     } catch let error as ModelError {

@@ -62,12 +62,14 @@ extension FedSwiftCommand {
             try AtomicFile.write(Array(lines.utf8), to: path + "/metrics.jsonl")
             var summary: [[String: Any]] = []
             for r in results {
-                summary.append([
-                    "method": r.method, "accuracy": r.accuracy, "loss": r.loss, "bytes_up": r.bytesUp,
-                    "bytes_down": r.bytesDown, "virtual_s": r.virtualSeconds, "wall_s": r.wallSeconds,
-                    "parameters": r.parameters, "model_bytes": r.modelBytes,
-                    "inference_ms_per_1000": r.inferenceMsPer1000,
-                ])
+                summary.append(
+                    [
+                        "method": r.method, "accuracy": r.accuracy, "loss": r.loss, "bytes_up": r.bytesUp,
+                        "bytes_down": r.bytesDown, "virtual_s": r.virtualSeconds, "wall_s": r.wallSeconds,
+                        "parameters": r.parameters, "model_bytes": r.modelBytes,
+                        "inference_ms_per_1000": r.inferenceMsPer1000,
+                    ].merging(r.memberAccuracies.isEmpty ? [:] : ["member_accuracies": r.memberAccuracies]) { a, _ in a
+                    })
                 print(
                     "\(r.method): accuracy \(fmt(r.accuracy, 4)), \(r.bytesUp) bytes up, \(r.bytesDown) down, "
                         + "\(r.parameters) parameters, \(fmt(r.inferenceMsPer1000, 1)) ms per 1,000 images")
@@ -79,9 +81,8 @@ extension FedSwiftCommand {
             for (method, model) in sim.models.sorted(by: { $0.key < $1.key }) {
                 var metadata = ["format": "pt", "fedswift.method": method, "fedswift.seed": "\(config.seed)"]
                 if method == "fusefl" {
-                    metadata["fedswift.model"] = "fusefl-\(config.model)"
-                    metadata["fedswift.fusefl"] =
-                        "blocks=\(setup.blocks) columns=\(setup.columns) width=\(setup.width) adaptor=\(setup.adaptor.rawValue)"
+                    metadata["fedswift.model"] = "fusefl"
+                    metadata[FuseFLSetup.metadataKey] = setup.metadataValue
                 } else {
                     metadata["fedswift.model"] = config.model
                 }

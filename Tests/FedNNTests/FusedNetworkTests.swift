@@ -119,36 +119,42 @@ struct FusedNetworkTests {
         return Tensor(shape: shape, scalars: out)
     }
 
-    @Test(arguments: FusedNetwork.Adaptor.allCases)
-    func aFusedModelEqualsItsColumnsRunSeparatelyAndCombined(adaptor: FusedNetwork.Adaptor) throws {
+    @Test(arguments: [2, 4], FusedNetwork.Adaptor.allCases)
+    func aFusedModelEqualsItsColumnsRunSeparatelyAndCombined(blocks: Int, adaptor: FusedNetwork.Adaptor) throws {
         let m = 3
-        let network = try ModelZoo.blocks("resnet", count: 2, width: 4)
+        let network = try ModelZoo.blocks("resnet", count: blocks, width: 4)
         let fused = try FusedNetwork.fusedModel(network, columns: m, adaptor: adaptor, seed: 11)
         // Columns differ (each from its own seed), as after training.
         var rng = SeededRNG(seed: 3, stream: "perturb")
         for i in 0..<fused.parameters.count { fused.parameters.values[i] += 0.05 * rng.nextNormal() }
         let x = randomTensor([2, 1, 28, 28], seed: 8)
-        let first = try (0..<m).map { c in
-            try run(network.blocks[0].make(), fused, prefix: "blocks.0.columns.\(c).block.", on: x)
-        }
-        let joined = concatenated(first)
-        #expect(joined.shape == [2, m * 4, 28, 28])
-        var features = [Float](repeating: 0, count: 2 * network.features)
-        for c in 0..<m {
-            let adapted: Tensor
-            switch adaptor {
-            case .conv:
-                adapted = try run(
-                    Conv2d(m * 4, 4, kernelSize: 1), fused, prefix: "blocks.1.columns.\(c).adaptor.", on: joined)
-            case .mean:
-                // The mean of the M outputs, by hand.
-                var mean = [Float](repeating: 0, count: first[0].count)
-                for part in first { for i in mean.indices { mean[i] += part.scalars[i] / Float(m) } }
-                adapted = Tensor(shape: first[0].shape, scalars: mean)
+        // Block by block: every column of block 0 reads the image; column c of block j > 0 reads
+        // its adaptor of the M outputs of block j − 1.
+        var previous: [Tensor] = []
+        for j in 0..<blocks {
+            let c = network.blocks[j].inputChannels
+            let joined = j == 0 ? x : concatenated(previous)
+            previous = try (0..<m).map { column in
+                let input: Tensor
+                if j == 0 {
+                    input = x
+                } else if adaptor == .conv {
+                    input = try run(
+                        Conv2d(m * c, c, kernelSize: 1), fused, prefix: "blocks.\(j).columns.\(column).adaptor.",
+                        on: joined)
+                } else {
+                    // The mean of the M outputs, by hand.
+                    var mean = [Float](repeating: 0, count: previous[0].count)
+                    for part in previous { for i in mean.indices { mean[i] += part.scalars[i] / Float(m) } }
+                    input = Tensor(shape: previous[0].shape, scalars: mean)
+                }
+                return try run(
+                    network.blocks[j].make(), fused, prefix: "blocks.\(j).columns.\(column).block.", on: input)
             }
-            let out = try run(network.blocks[1].make(), fused, prefix: "blocks.1.columns.\(c).block.", on: adapted)
-            for i in features.indices { features[i] += out.scalars[i] }
         }
+        // The final features are the sum of the M columns'.
+        var features = [Float](repeating: 0, count: 2 * network.features)
+        for out in previous { for i in features.indices { features[i] += out.scalars[i] } }
         let expected = try run(
             Linear(network.features, 10), fused, prefix: "classifier.",
             on: Tensor(shape: [2, network.features], scalars: features))
@@ -166,9 +172,23 @@ struct FusedNetworkTests {
         #expect(names.contains("blocks.2.adaptor.weight") && names.contains("blocks.2.block.layer2.0.conv1.weight"))
         #expect(names.contains("blocks.3.block.layer3.0.conv1.weight") && !names.contains("blocks.3.adaptor.weight"))
         #expect(names.contains("classifier.weight"))
+        let x = randomTensor([4, 1, 28, 28], seed: 1)
+        // The trained parameters' gradients are those of the same model with nothing frozen:
+        // stopping the backward pass at the fused blocks loses nothing.
+        let open = try FusedNetwork.stageModel(network, stage: 2, columns: 2, adaptor: .conv, seed: 1)
+        try open.setFrozen(false, path: "")
+        for m in [model, open] {
+            let loss = SoftmaxCrossEntropy()
+            m.parameters.zeroGradients()
+            try loss.evaluate(logits: m.forward(x, training: true), labels: [0, 1, 2, 3])
+            m.backward(loss.gradient)
+        }
+        for e in model.parameters.entries where !(e.name.hasPrefix("blocks.0.") || e.name.hasPrefix("blocks.1.")) {
+            #expect(
+                Array(model.parameters.gradients[e.range]) == Array(open.parameters.gradients[e.range]), "\(e.name)")
+        }
         let before = model.parameters.flatValues
         let trainer = sgdSteps(model)
-        let x = randomTensor([4, 1, 28, 28], seed: 1)
         for _ in 0..<3 { try trainer(x, [0, 1, 2, 3]) }
         let after = model.parameters.flatValues
         for e in model.parameters.entries {
@@ -201,7 +221,7 @@ struct FusedNetworkTests {
 
 /// Plain SGD steps with cross-entropy on `model`, for the freezing test.
 private func sgdSteps(_ model: Model) -> (Tensor, [Int32]) throws -> Void {
-    let sgd = SGD(learningRate: 0.1)
+    let sgd = SGD(learningRate: 0.1, momentum: 0.9, weightDecay: 0.01)
     let loss = SoftmaxCrossEntropy()
     return { x, y in
         model.parameters.zeroGradients()

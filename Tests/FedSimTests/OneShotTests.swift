@@ -47,8 +47,10 @@ import Testing
         #expect(used.count == 400 && Set(used).count == 400 && sim.holdout.count == 100)
         let results = try sim.run()
         #expect(results.map(\.method) == ["fusefl", "fedavg", "ensemble", "feddf"])
-        for r in results {
-            #expect((0...1).contains(r.accuracy) && r.loss.isFinite && r.bytesUp > 0 && r.bytesDown > 0, "\(r.method)")
+        // The reported accuracy is the saved model's (the ensemble's: its members').
+        for r in results where r.method != "ensemble" {
+            let stats = try Trainer.evaluate(sim.models[r.method]!, on: Self.data.test, batchSize: 100)
+            #expect(stats.accuracy == r.accuracy && abs(stats.loss - r.loss) < 1e-9, "\(r.method)")
         }
         // The baselines upload M whole models; the ensemble delivers M − 1 to each client.
         let modelBytes = try SafeTensors.encode(try ModelZoo.make("resnet").stateDict()).count
@@ -77,10 +79,12 @@ import Testing
         #expect(stages[3].bytesDown == 3 * (try bytes(fused, ["classifier."])))
         #expect(byMethod["fusefl"]!.bytesUp == stages.reduce(0) { $0 + $1.bytesUp })
         #expect(byMethod["fusefl"]!.parameters == fused.parameterCount)
-        // The same seed gives the same results, bit for bit.
-        let again = try OneShotSimulation(config: try config(), data: Self.data).run()
+        // The same seed gives the same results, bit for bit, on one worker as on two.
+        let again = try OneShotSimulation(config: try config(["workers=1"]), data: Self.data).run()
         #expect(again.map(\.accuracy) == results.map(\.accuracy))
         #expect(again.map(\.loss) == results.map(\.loss))
+        #expect(byMethod["ensemble"]!.memberAccuracies.count == 3)
+        #expect(again.map(\.memberAccuracies) == results.map(\.memberAccuracies))
     }
 
     @Test func fuseFLLearnsTheSyntheticClassesAndCalibrationChangesOnlyTheClassifier() throws {
@@ -125,7 +129,17 @@ import Testing
             }
             message = try server.fuse(stage: s, uploads: uploads.map(\.payload))
             fusedSoFar += try SafeTensors.decode(message).tensors
+            // Column m of the fused block is client m's block, adaptor included.
+            for (m, client) in clients.enumerated() {
+                for (name, t) in client.currentModel!.stateDict() where name.hasPrefix("blocks.\(s).") {
+                    let column = FusedNetwork.columnName(name, block: s, column: m)!
+                    #expect(server.model.parameters.tensor(named: column)!.scalars == t.scalars, "\(column)")
+                }
+            }
         }
+        // Stages run in order, once.
+        #expect(throws: ModelError.self) { try clients[0].train(stage: 2, message: []) }
+        #expect(throws: ModelError.self) { try server.fuse(stage: 3, uploads: []) }
         #expect(fusedSoFar.count == server.model.stateDict().filter { !$0.name.hasPrefix("classifier.") }.count)
     }
 
@@ -159,8 +173,74 @@ import Testing
             }
             #expect(server.model.parameters.flatValues == before, "\(what) changed the fused model")
         }
-        // A client refuses a broken broadcast the same way.
+        // A client refuses a broken broadcast the same way, and can then take the right one.
         #expect(throws: (any Error).self) { try clients[0].train(stage: 1, message: [0, 1]) }
+        #expect(throws: ModelError.self) { try server.fuse(stage: 1, uploads: good) }
+        let block0 = try server.fuse(stage: 0, uploads: good)
+        let last = try clients.map { try $0.train(stage: 1, message: block0).payload }
+        // The last stage's uploads carry the classifier, which the server averages.
+        var noClassifier = try SafeTensors.decode(last[1]).tensors
+        noClassifier.removeAll { $0.name.hasPrefix("classifier.") }
+        #expect(throws: ModelError.self) {
+            try server.fuse(stage: 1, uploads: [last[0], try SafeTensors.encode(noClassifier)])
+        }
+        let block1 = try server.fuse(stage: 1, uploads: last)
+        let expected = try (0..<2).map { try SafeTensors.decode(last[$0])["classifier.weight"]!.scalars }
+        let averaged = server.model.parameters.tensor(named: "classifier.weight")!.scalars
+        for i in averaged.indices { #expect(abs(averaged[i] - (expected[0][i] + expected[1][i]) / 2) < 1e-6) }
+        // Calibration statistics: bogus moments are refused, the averaged classifier kept.
+        let stats = try clients.map { try $0.calibrationStatistics(message: block1).payload }
+        let moments = try SafeTensors.decode(stats[1]).tensors
+        func altered(_ index: Int, _ change: (inout Tensor) -> Void) throws -> [UInt8] {
+            var t = moments
+            change(&t[index].tensor)
+            return try SafeTensors.encode(t)
+        }
+        let f = 16  // the width-4 resnet's features
+        let present = moments[0].tensor.scalars.firstIndex { $0 > 0 }!
+        let bogus: [(String, [UInt8])] = [
+            ("fractional count", try altered(0) { $0[0] = 1.5 }),
+            ("huge mean", try altered(1) { $0[present * f] = 1e30 }),
+            ("negative variance", try altered(2) { $0[present * f * f] = -1 }),
+            ("asymmetric covariance", try altered(2) { $0[present * f * f + 1] += 5 }),
+            ("missing", try SafeTensors.encode(Array(moments.dropLast()))),
+        ]
+        for (what, bytes) in bogus {
+            #expect(throws: ModelError.self, "\(what)") {
+                try server.calibrate(uploads: [stats[0], bytes], samples: 10, learningRate: 0.01, batchSize: 8)
+            }
+            #expect(server.model.parameters.tensor(named: "classifier.weight")!.scalars == averaged, "\(what)")
+        }
+        let none = try SafeTensors.encode(
+            [(moments[0].name, Tensor(shape: moments[0].tensor.shape, repeating: 0))] + moments.dropFirst())
+        #expect(throws: ModelError.self) {
+            try server.calibrate(uploads: [none, none], samples: 10, learningRate: 0.01, batchSize: 8)
+        }
+        try server.calibrate(uploads: stats, samples: 10, learningRate: 0.01, batchSize: 8)
+        #expect(server.model.parameters.tensor(named: "classifier.weight")!.scalars != averaged)
+    }
+
+    @Test func aFusedModelFileDescribesItsFusionAndLoadsBack() throws {
+        let setup = FuseFLSetup(model: "resnet", blocks: 4, columns: 3, width: 4, adaptor: .mean, seed: 0)
+        #expect(setup.metadataValue == "model=resnet blocks=4 columns=3 width=4 adaptor=mean classes=10")
+        let model = try FusedNetwork.fusedModel(try setup.network(), columns: 3, adaptor: .mean, seed: 7)
+        let bytes = try SafeTensors.encode(model.stateDict(), metadata: [FuseFLSetup.metadataKey: setup.metadataValue])
+        let loaded = try FuseFLSetup.fusedModel(from: try SafeTensors.decode(bytes))
+        let x = Tensor(shape: [2, 1, 28, 28], repeating: 0.2)
+        #expect(loaded.forward(x, training: false).scalars == model.forward(x, training: false).scalars)
+        // Metadata that is missing, malformed or does not fit the tensors is refused.
+        for bad in [
+            "", "model=resnet blocks=4", "model=resnet blocks=4 columns=3 width=1 adaptor=mean classes=10",
+            "model=resnet blocks=4 columns=3 width=64 adaptor=mean classes=10",
+            "model=resnet blocks=4 columns=60000 width=4 adaptor=mean classes=10",
+            "model=resnet blocks=x columns=3 width=4 adaptor=mean classes=10",
+            "model=resnet blocks=4 columns=3 width=4 adaptor=max classes=10",
+            "model=resnet blocks=2 columns=3 width=4 adaptor=mean classes=10",
+        ] {
+            let file = try SafeTensors.decode(
+                try SafeTensors.encode(model.stateDict(), metadata: bad.isEmpty ? [:] : [FuseFLSetup.metadataKey: bad]))
+            #expect(throws: ModelError.self, "\(bad)") { try FuseFLSetup.fusedModel(from: file) }
+        }
     }
 
     @Test func oneRoundFedAvgIsTheSampleWeightedMean() throws {
