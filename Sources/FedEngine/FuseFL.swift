@@ -168,15 +168,14 @@ public final class FuseFLClient {
         }
         // Everything but the new adaptor comes from the fused blocks or the client's last model.
         let loaded = Set(state.map(\.name))
-        if let missing = next.stateDict().first(where: {
-            !loaded.contains($0.name) && !$0.name.hasPrefix("blocks.\(stage).adaptor.") && stage > 0
-        }) {
+        if stage > 0,
+            let missing = next.stateDict().first(where: {
+                !loaded.contains($0.name) && !$0.name.hasPrefix("blocks.\(stage).adaptor.")
+            })
+        {
             throw ModelError(.missingParameter, "client \(id): stage \(stage + 1) has no weights for '\(missing.name)'")
         }
         try next.loadStateDict(state, strict: false)
-        fused += received
-        model = next
-        nextStage = stage + 1
         let optimizer = SGD(
             learningRate: Float(training.learningRate), momentum: Float(training.momentum),
             weightDecay: Float(training.weightDecay))
@@ -189,6 +188,9 @@ public final class FuseFLClient {
         guard VectorKernels.allFinite(UnsafeBufferPointer(next.parameters.values)) else {
             throw ModelError(.invalidInput, "client \(id): training at stage \(stage) made the model non-finite")
         }
+        fused += received
+        model = next
+        nextStage = stage + 1
         var upload = next.stateDict().filter { $0.name.hasPrefix("blocks.\(stage).") }
         if stage == setup.blocks - 1 { upload += next.stateDict().filter { $0.name.hasPrefix("classifier.") } }
         return OneShotUpload(

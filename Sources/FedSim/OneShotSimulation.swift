@@ -129,6 +129,20 @@ public final class OneShotSimulation {
         return stage
     }
 
+    /// Records the final model's delivery: every client downloads `download` bytes, uploads nothing.
+    private func recordDelivery(_ method: String, download: Int, wall: Double) -> Stage {
+        record(
+            method, "deliver", download: download,
+            uploads: [OneShotUpload](repeating: OneShotUpload(payload: []), count: clients), wall: wall)
+    }
+
+    /// Test loss and accuracy of `model`, on the experiment's worker threads.
+    private func evaluate(_ model: Model) throws -> PassStatistics {
+        try ComputeThreads.withThreads(config.workers) {
+            try Trainer.evaluate(model, on: test, batchSize: config.evaluation.batchSize)
+        }
+    }
+
     /// Runs every method of the experiment and returns their results, in the order listed.
     /// - Parameter progress: called with a line of text after every stage.
     public func run(progress: (String) -> Void = { _ in }) throws -> [Result] {
@@ -195,11 +209,7 @@ public final class OneShotSimulation {
                     server.models, on: test, batchSize: config.evaluation.batchSize)
                 parameters = server.models.reduce(0) { $0 + $1.parameterCount }
                 cost = inferenceCost { _ = OneShotBaselines.ensembleLogits(server.models, $0) }
-                members = try server.models.map { model in
-                    try ComputeThreads.withThreads(config.workers) {
-                        try Trainer.evaluate(model, on: test, batchSize: config.evaluation.batchSize).accuracy
-                    }
-                }
+                members = try server.models.map { try evaluate($0).accuracy }
                 // Every client gets the M − 1 models it lacks.
                 delivered = modelBytes * (clients - 1)
                 storage = modelBytes * clients
@@ -211,16 +221,11 @@ public final class OneShotSimulation {
                         : try server.average()
                 }
                 models[method] = model
-                stats = try ComputeThreads.withThreads(config.workers) {
-                    try Trainer.evaluate(model, on: test, batchSize: config.evaluation.batchSize)
-                }
+                stats = try evaluate(model)
                 parameters = model.parameterCount
                 cost = inferenceCost { _ = model.forward($0, training: false) }
             }
-            let delivery = record(
-                method, "deliver", download: delivered,
-                uploads: [OneShotUpload](repeating: OneShotUpload(payload: []), count: clients),
-                wall: seconds(since: began))
+            let delivery = recordDelivery(method, download: delivered, wall: seconds(since: began))
             let result = Result(
                 method: method, accuracy: stats.accuracy, loss: stats.loss, bytesUp: trained.bytesUp,
                 bytesDown: delivery.bytesDown, virtualSeconds: trained.virtualSeconds + delivery.virtualSeconds,
@@ -278,13 +283,10 @@ public final class OneShotSimulation {
             message = []
         }
         let classifier = try server.classifierMessage
-        let none = [OneShotUpload](repeating: OneShotUpload(payload: []), count: clients)
-        recorded.append(record("fusefl", "deliver", download: message.count + classifier.count, uploads: none, wall: 0))
+        recorded.append(recordDelivery("fusefl", download: message.count + classifier.count, wall: 0))
         let model = server.model
         models["fusefl"] = model
-        let stats = try ComputeThreads.withThreads(config.workers) {
-            try Trainer.evaluate(model, on: test, batchSize: config.evaluation.batchSize)
-        }
+        let stats = try evaluate(model)
         progress("fusefl: accuracy \(String(format: "%.4f", stats.accuracy))")
         return Result(
             method: "fusefl", accuracy: stats.accuracy, loss: stats.loss,
