@@ -5,7 +5,7 @@ JOBS  ?= 2
 BIN    = .build/release/fedswift
 RUNS  ?= runs
 
-.PHONY: demo demo-central test test-debug lint deps build build-no-onednn bench clean
+.PHONY: demo demo-central test test-debug test-flower lint deps build build-no-onednn bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -32,6 +32,13 @@ test: deps
 	$(SWIFT) build -c release -j $(JOBS) --build-tests -Xswiftc -enable-testing
 	$(SWIFT) test -c release -j $(JOBS) --skip-build -Xswiftc -enable-testing
 	FEDSWIFT_BACKEND=openblas $(SWIFT) test -c release -j $(JOBS) --skip-build -Xswiftc -enable-testing
+	bash scripts/test_flower.sh
+
+# FedSwift nodes in a real Flower federation (flwr 1.41.0 from PyPI in .venv-flower; a few minutes):
+# `fedswift flower-node` against flower-superlink, with the Flower app in flower/ (`make test` runs it).
+test-flower: deps
+	$(SWIFT) build -c release -j $(JOBS) --product fedswift -Xswiftc -enable-testing
+	bash scripts/test_flower.sh
 
 # The suite once more in a debug build (assertions and exclusivity checks on; CI runs it).
 test-debug: deps

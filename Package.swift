@@ -38,6 +38,7 @@ let package = Package(
         .library(name: "FedCore", targets: ["FedCore"]),
         .library(name: "FedEngine", targets: ["FedEngine"]),
         .library(name: "FedSim", targets: ["FedSim"]),
+        .library(name: "FedFlower", targets: ["FedFlower"]),
         .executable(name: "fedswift", targets: ["fedswift"]),
     ],
     dependencies: [
@@ -54,6 +55,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // FedFlower speaks Flower's Fleet API (protobuf over HTTP/1.1 and HTTPS).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(
@@ -104,6 +108,24 @@ let package = Package(
             exclude: ["Generated/README.md"],
             swiftSettings: swiftSettings
         ),
+        // A native Flower SuperNode: Flower's Fleet API over HTTP (messages generated from
+        // Protos/flwr/), its content-addressed objects and .npy arrays, the node's signed identity,
+        // and a ClientApp that trains with the engine's local update.
+        .target(
+            name: "FedFlower",
+            dependencies: [
+                "FedTensor", "FedNN", "FedData", "FedCore", "FedEngine",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Generated/README.md"],
+            swiftSettings: swiftSettings
+        ),
         // The simulator: virtual clients on a virtual clock behind the engine.
         .target(
             name: "FedSim",
@@ -113,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "fedswift",
             dependencies: [
-                "FedTensor", "FedNN", "FedData", "FedCore", "FedEngine", "FedSim", "FedCompress", "FedNet",
+                "FedTensor", "FedNN", "FedData", "FedCore", "FedEngine", "FedSim", "FedCompress", "FedNet", "FedFlower",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -153,6 +175,15 @@ let package = Package(
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FedFlowerTests",
+            dependencies: [
+                "FedFlower", "FedEngine", "FedData", "FedNN", "FedTensor", "FedTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FedCoreTests", dependencies: ["FedCore", "FedNN", "FedData", "FedTensor"],

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the Swift code of the wire contract (Protos/fedswift/v1/*.proto) into
-# Sources/FedNet/Generated. The generated files are committed, so builds and CI never run this;
+# Sources/FedNet/Generated, and of Flower's Fleet API messages (Protos/flwr/proto/*.proto, messages
+# only: they travel over plain HTTP) into Sources/FedFlower/Generated. The generated files are committed, so builds and CI never run this;
 # run it after changing a .proto. It installs protoc from Debian's protobuf-compiler and builds
 # the two protoc plugins (swift-protobuf's protoc-gen-swift, grpc-swift-protobuf's
 # protoc-gen-grpc-swift-2) at the versions Package.swift uses, in .build-protoc/.
@@ -36,6 +37,12 @@ protos=$(cd Protos && find fedswift -name '*.proto' | sort)
 (cd Protos && protoc --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" \
   --grpc-swift-2_out=Visibility=Public,Client=true,Server=true:"../$out" \
   --grpc-swift-2_opt=FileNaming=PathToUnderscores $protos)
+flower=Sources/FedFlower/Generated
+mkdir -p "$flower"
+rm -f "$flower"/*.pb.swift
+flower_protos=$(cd Protos && find flwr -name '*.proto' | sort)
+(cd Protos && protoc --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
+  --swift_out=Visibility=Public:"../$flower" --swift_opt=FileNaming=PathToUnderscores $flower_protos)
 # In the repository's format, so that `make lint` passes on regenerated code too.
-swift format format -i "$out"/*.swift
-echo "generated: $(ls "$out")"
+swift format format -i "$out"/*.swift "$flower"/*.swift
+echo "generated: $(ls "$out" "$flower")"

@@ -40,6 +40,18 @@ public struct ExperimentConfig: Sendable {
         public var learningRate: Double
         public var momentum: Double
         public var weightDecay: Double
+
+        public init(
+            epochs: Int = 1, steps: Int? = nil, batchSize: Int = 32, learningRate: Double = 0.01, momentum: Double = 0,
+            weightDecay: Double = 0
+        ) {
+            self.epochs = epochs
+            self.steps = steps
+            self.batchSize = batchSize
+            self.learningRate = learningRate
+            self.momentum = momentum
+            self.weightDecay = weightDecay
+        }
     }
 
     public struct Evaluation: Sendable {

@@ -1,0 +1,1 @@
+"""FedAvg across FedSwift and PyTorch nodes."""
