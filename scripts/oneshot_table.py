@@ -72,6 +72,15 @@ def main(out, doc):
         cells = [pm([r["accuracy"] for r in results(out, f"a{a}-m5", family, method)]) for a in ALPHAS]
         if any(c != "–" for c in cells):
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    members = {a: [r["member_accuracies"] for r in results(out, f"a{a}-m5", "baselines", "ensemble")
+                   if r.get("member_accuracies")] for a in ALPHAS}
+    if any(members.values()):
+        lines += ["", "### The ensemble's members: each client's own model alone (%, mean over seeds)", "",
+                  "| | " + " | ".join(f"α = {a}" for a in ALPHAS) + " |", "|---|" + "---:|" * len(ALPHAS)]
+        for label, pick in [("best member", max), ("mean member", statistics.mean), ("worst member", min)]:
+            cells = [f"{statistics.mean(pick(m) for m in members[a]) * 100:.2f}" if members[a] else "–"
+                     for a in ALPHAS]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "## What it costs (α = 0.1, M = 5; means over seeds)", "",
               "| method | up MB | down MB | virtual s | parameters | model MB | inference ms / 1,000 images |",
               "|---|---:|---:|---:|---:|---:|---:|"]

@@ -190,6 +190,8 @@ public final class FlowerNode: @unchecked Sendable {
 
     /// Receives one message, answers it and pushes the reply.
     func answer(announced: Flwr_Proto_Message, tree: Flwr_Proto_ObjectTree, node: UInt64) async throws {
+        let clock = ContinuousClock()
+        let received = clock.now
         let runID = announced.metadata.runID
         let messageID = announced.metadata.messageID
         guard tree.objectID == messageID else {
@@ -215,7 +217,6 @@ public final class FlowerNode: @unchecked Sendable {
         let _: Flwr_Proto_ConfirmMessageReceivedResponse = try await client.call("confirm-message-received", confirm)
         let type = message.metadata.messageType
         logger.info("received", metadata: ["type": "\(type)", "run": "\(runID)"])
-        let clock = ContinuousClock()
         let started = clock.now
         let app = self.app
         let threads = options.threads
@@ -247,7 +248,12 @@ public final class FlowerNode: @unchecked Sendable {
             return
         }
         lock.withLock { answered += 1 }
-        logger.info("replied", metadata: ["type": "\(type)", "seconds": "\(String(format: "%.2f", runtime))"])
+        logger.info(
+            "replied",
+            metadata: [
+                "type": "\(type)", "seconds": "\(String(format: "%.3f", runtime))",
+                "total": "\(String(format: "%.3f", (clock.now - received).seconds))",
+            ])
     }
 
     /// Pulls every object of `tree` and builds the message from them, verified.
