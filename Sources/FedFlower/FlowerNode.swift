@@ -54,28 +54,33 @@ public final class FlowerNode: @unchecked Sendable {
     public var nodeID: UInt64? { lock.withLock { _nodeID } }
 
     /// Serves until `shouldStop` returns true (checked at least every poll interval), then
-    /// deactivates the node.
+    /// deactivates the node and closes the client's connections.
     /// - Throws: ``FlowerError`` when the SuperLink stays unreachable past the patience, or refuses
     ///   the node for good (a failed registration or activation).
     public func run(shouldStop: @escaping @Sendable () -> Bool) async throws {
-        defer { Task { [client] in await client.shutdown() } }
+        do {
+            try await serveUntilStopped(shouldStop: shouldStop)
+        } catch {
+            await leave()
+            await client.shutdown()
+            throw error
+        }
+        await leave()
+        await client.shutdown()
+    }
+
+    func serveUntilStopped(shouldStop: @escaping @Sendable () -> Bool) async throws {
         while !shouldStop() {
             let id = try await connect(shouldStop: shouldStop)
             guard let id else { break }
             let heartbeat = Task { await self.heartbeats(node: id, shouldStop: shouldStop) }
+            defer { heartbeat.cancel() }
             do {
                 try await serve(node: id, shouldStop: shouldStop)
-                heartbeat.cancel()
             } catch let error as FlowerError where Self.isLost(error) {
-                heartbeat.cancel()
                 logger.warning("lost the SuperLink, reconnecting", metadata: ["error": "\(error)"])
-                continue
-            } catch {
-                heartbeat.cancel()
-                throw error
             }
         }
-        await leave()
     }
 
     /// Whether an error means the connection (or the SuperLink's memory of this node) is gone,
