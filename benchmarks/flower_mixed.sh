@@ -110,9 +110,10 @@ flwr log "$run" mixed > "$OUT/serverapp.log" 2>&1 || true
 echo "run $run: $status"
 [ "$status" = "finished:completed" ] || { tail -30 "$OUT/serverapp.log"; exit 1; }
 
-# Stop the nodes (SIGTERM to the node processes, so that treemon writes their peak memory).
-pkill -TERM -f "fedswift flower-node --superlink 127.0.0.1:$PORT" || true
-pkill -TERM -f "flower-supernode --insecure --superlink 127.0.0.1:$PORT" || true
+# Stop the nodes with SIGTERM (the node processes themselves, not their treemon, which then writes
+# their peak memory).
+pkill -TERM -f "^$FEDSWIFT flower-node --superlink 127.0.0.1:$PORT" || true
+pkill -TERM -f "^[^ ]*python[^ ]* [^ ]*flower-supernode --insecure --superlink 127.0.0.1:$PORT" || true
 for _ in $(seq 1 60); do
   [ "$(ls "$OUT"/memory-*.json 2> /dev/null | wc -l)" -ge "$N" ] && break
   sleep 1

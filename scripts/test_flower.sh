@@ -164,7 +164,7 @@ for i in 0 1; do
 done
 "$FEDSWIFT" flower-key "$WORK/stranger.pem" > /dev/null
 if "$FEDSWIFT" flower-node --superlink "127.0.0.1:$AUTH_PORT" --root-certificates "$WORK/tls.pem" \
-  --key "$WORK/stranger.pem" --partition 2/10 > "$WORK/stranger.log" 2>&1; then
+  --key "$WORK/stranger.pem" --partition 2/10 --patience 3 > "$WORK/stranger.log" 2>&1; then
   fail "an unregistered key was let in"
 fi
 grep -q "flwr supernode register" "$WORK/stranger.log" || fail "the refusal does not say what to do"

@@ -20,7 +20,8 @@ public final class FlowerNode: @unchecked Sendable {
         public var heartbeatInterval = 30.0
         /// Seconds between polls for messages while idle.
         public var pollInterval = 1.0
-        /// Seconds to keep trying while the SuperLink cannot be reached (then the node gives up).
+        /// Seconds to keep trying while the SuperLink cannot be reached or refuses to activate the
+        /// node (then the node gives up).
         public var patience = 120.0
         /// Seconds to wait for an object that is announced but not yet available.
         public var objectWait = 60.0
@@ -98,6 +99,7 @@ public final class FlowerNode: @unchecked Sendable {
     func connect(shouldStop: @Sendable () -> Bool) async throws -> UInt64? {
         let started = Date()
         var delay = 0.5
+        var deactivated = false
         while !shouldStop() {
             do {
                 if options.register {
@@ -119,11 +121,30 @@ public final class FlowerNode: @unchecked Sendable {
                 do {
                     r = try await client.call("activate-node", activate)
                 } catch let error as FlowerError where error.code == .http && error.status == 412 {
-                    throw FlowerError(
-                        .rejected,
-                        "the SuperLink refused to activate this node (\(error.message)); a SuperLink with "
-                            + "--enable-supernode-auth only knows keys registered with `flwr supernode register KEY.pub`",
-                        status: 412)
+                    // A SuperLink refuses to activate a key it does not know, and one it still counts
+                    // online: after a lost connection (deactivate the old session first), or after a
+                    // crash of this node (online for twice the heartbeat interval; wait it out).
+                    if let previous = nodeID, !deactivated {
+                        deactivated = true
+                        var deactivate = Flwr_Proto_DeactivateNodeRequest()
+                        deactivate.nodeID = previous
+                        let _: Flwr_Proto_DeactivateNodeResponse? = try? await client.call(
+                            "deactivate-node", deactivate)
+                        continue
+                    }
+                    guard Date().timeIntervalSince(started) < options.patience else {
+                        throw FlowerError(
+                            .rejected,
+                            "the SuperLink refused to activate this node for \(Int(options.patience)) s (\(error.message)); "
+                                + "a SuperLink with --enable-supernode-auth only knows keys registered with "
+                                + "`flwr supernode register KEY.pub`",
+                            status: 412)
+                    }
+                    logger.warning(
+                        "activation refused, retrying (the key may be unregistered, or still online from an earlier start)",
+                        metadata: ["error": "\(error.message)"])
+                    try await pause(5, shouldStop: shouldStop)
+                    continue
                 }
                 lock.withLock { _nodeID = r.nodeID }
                 logger.info("activated", metadata: ["node": "\(r.nodeID)", "superlink": "\(client.baseURL)"])

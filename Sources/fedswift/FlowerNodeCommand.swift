@@ -49,7 +49,8 @@ extension FedSwiftCommand {
         @Option(help: "Weight decay (unless the ServerApp sends weight-decay).") var weightDecay = 0.0
         @Option(help: "Seconds between heartbeats promised at activation (10 to 1800).") var heartbeat = 30.0
         @Option(help: "Seconds between polls for messages.") var poll = 1.0
-        @Option(help: "Seconds to keep trying while the SuperLink cannot be reached.") var patience = 120.0
+        @Option(help: "Seconds to keep trying while the SuperLink cannot be reached or refuses to activate the node.")
+        var patience = 120.0
         @Option(help: "Compute threads for training.") var threads = 1
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
         @OptionGroup var compute: BackendOptions
