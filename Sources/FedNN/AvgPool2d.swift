@@ -53,6 +53,8 @@ public final class AvgPool2d: Layer {
         return output
     }
 
+    public func dropTrainingCache() { inputShape = nil }
+
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor {
         guard let xShape = inputShape else { preconditionFailure("AvgPool2d.backward without a training forward") }
         inputShape = nil

@@ -117,6 +117,8 @@ public final class BatchNorm2d: Layer {
         return output
     }
 
+    public func dropTrainingCache() { trainedShape = nil }
+
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor {
         guard let xShape = trainedShape else { preconditionFailure("BatchNorm2d.backward without a training forward") }
         trainedShape = nil

@@ -280,6 +280,8 @@ public final class Conv2d: Layer {
         return output
     }
 
+    public func dropTrainingCache() { input = nil }
+
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor {
         guard let x = input, let g = geometry else { preconditionFailure("Conv2d.backward without a training forward") }
         input = nil

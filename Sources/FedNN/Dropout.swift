@@ -43,6 +43,8 @@ public final class Dropout: Layer {
         return output
     }
 
+    public func dropTrainingCache() { trained = false }
+
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor {
         precondition(trained, "Dropout.backward without a training forward")
         trained = false

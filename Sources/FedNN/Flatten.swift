@@ -18,6 +18,8 @@ public final class Flatten: Layer {
         return x.reshaped([x.shape[0], x.count / max(x.shape[0], 1)])
     }
 
+    public func dropTrainingCache() { inputShape = nil }
+
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor {
         guard let s = inputShape else { preconditionFailure("Flatten.backward without a training forward") }
         inputShape = nil

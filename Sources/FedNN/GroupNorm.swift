@@ -46,6 +46,8 @@ public final class GroupNorm: Layer {
         runner.forward(x, kernel: kernel(x.shape), training: training)
     }
 
+    public func dropTrainingCache() { runner.dropTrainedShape() }
+
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor {
         let shape = runner.takeTrainedShape("GroupNorm")
         return runner.backward(

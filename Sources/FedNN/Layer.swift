@@ -87,6 +87,10 @@ public protocol Layer: AnyObject {
     func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor
     /// A frozen layer keeps its parameters: it computes no parameter gradients and optimizers skip it.
     var isFrozen: Bool { get set }
+    /// Forgets what the last training `forward` kept for `backward`, as `backward` would. A container
+    /// calls it on the layers whose backward pass it skips (a frozen prefix), so their caches do not
+    /// pin the buffers the next step would reuse.
+    func dropTrainingCache()
 }
 
 extension Layer {
@@ -98,6 +102,10 @@ extension Layer {
     public var isFrozen: Bool {
         get { false }
         set {}
+    }
+    /// Containers forward the call to their children; layers that cache implement it.
+    public func dropTrainingCache() {
+        for child in children { child.layer.dropTrainingCache() }
     }
 
     /// Whether this layer or any descendant has parameters that are not frozen.

@@ -44,6 +44,8 @@ public final class LayerNorm: Layer {
         runner.forward(x, kernel: kernel(x.shape), training: training)
     }
 
+    public func dropTrainingCache() { runner.dropTrainedShape() }
+
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor {
         let shape = runner.takeTrainedShape("LayerNorm")
         return runner.backward(

@@ -70,6 +70,8 @@ public final class Linear: Layer {
         return output
     }
 
+    public func dropTrainingCache() { input = nil }
+
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor {
         guard let x = input else { preconditionFailure("Linear.backward without a training forward") }
         input = nil

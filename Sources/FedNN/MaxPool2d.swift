@@ -178,6 +178,8 @@ public final class MaxPool2d: Layer {
         }
     }
 
+    public func dropTrainingCache() { inputShape = nil }
+
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor {
         guard let xShape = inputShape else { preconditionFailure("MaxPool2d.backward without a training forward") }
         inputShape = nil

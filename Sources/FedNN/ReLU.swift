@@ -31,6 +31,8 @@ public final class ReLU: Layer {
         return output
     }
 
+    public func dropTrainingCache() { cachedOutput = nil }
+
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor {
         guard let y = cachedOutput else { preconditionFailure("ReLU.backward without a training forward") }
         cachedOutput = nil

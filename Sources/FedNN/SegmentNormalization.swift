@@ -122,6 +122,8 @@ struct SegmentNormalizationRunner {
         return output
     }
 
+    mutating func dropTrainedShape() { trainedShape = nil }
+
     /// The shape of the last training forward, consumed by `backward`.
     mutating func takeTrainedShape(_ layer: String) -> Shape {
         guard let s = trainedShape else { preconditionFailure("\(layer).backward without a training forward") }

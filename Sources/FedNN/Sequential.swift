@@ -54,6 +54,7 @@ public final class Sequential: Layer {
             // Nothing from here down is trained and nobody reads the input gradient: stop (a frozen
             // prefix, such as FuseFL's fused blocks, costs no backward pass at all).
             if !needsInputGradient && !trainableBefore[i] && !layers[i].layer.hasTrainableParameters {
+                for j in 0...i { layers[j].layer.dropTrainingCache() }
                 return noGradient
             }
             g = layers[i].layer.backward(g, needsInputGradient: needsInputGradient || trainableBefore[i])

@@ -144,6 +144,26 @@ import Testing
         #expect(throws: ModelError.self) { try model.setFrozen(true, path: "nope") }
     }
 
+    @Test func aSkippedFrozenPrefixDropsItsCachesSoItsBuffersAreReused() throws {
+        let features = Sequential([("conv", Conv2d(1, 2, kernelSize: 3)), ("relu", ReLU())])
+        let model = try Model(
+            Sequential([("features", features), ("flatten", Flatten()), ("fc", Linear(32, 3))]), inputShape: [1, 6, 6])
+        try model.setFrozen(true, path: "features")
+        let x = randomTensor([2, 1, 6, 6], seed: 3)
+        // Where the ReLU writes its output; the tensor itself is dropped at once.
+        func outputAddress() -> UnsafeRawPointer {
+            features.forward(x, training: false).withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) }
+        }
+        let first = outputAddress()
+        for _ in 0..<2 {
+            let y = model.forward(x, training: true)
+            model.backward(Tensor(shape: y.shape, repeating: 1))
+        }
+        // The backward pass stopped above `features`. Had the ReLU kept its training cache (its own
+        // output), the buffer would still be referenced and the next forward would allocate another.
+        #expect(outputAddress() == first)
+    }
+
     @Test func dropoutMasksAndScalesInTrainingOnly() throws {
         let model = try Model(Dropout(0.25), inputShape: [4000], seed: 0)
         let x = Tensor(shape: [1, 4000], repeating: 1)
