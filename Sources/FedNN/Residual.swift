@@ -41,7 +41,9 @@ public final class Residual: Layer {
         output.prepareForOverwrite(shape: a.shape)
         output.withUnsafeMutableBufferPointer { y in
             a.withUnsafeBufferPointer { ap in
-                b.withUnsafeBufferPointer { bp in for i in 0..<ap.count { y[i] = ap[i] + bp[i] } }
+                b.withUnsafeBufferPointer { bp in
+                    VectorKernels.add(ap.baseAddress!, bp.baseAddress!, into: y.baseAddress!, ap.count)
+                }
             }
         }
         return output
@@ -54,7 +56,9 @@ public final class Residual: Layer {
         inputGrad.prepareForOverwrite(shape: gBody.shape)
         inputGrad.withUnsafeMutableBufferPointer { d in
             gBody.withUnsafeBufferPointer { a in
-                gShort.withUnsafeBufferPointer { b in for i in 0..<a.count { d[i] = a[i] + b[i] } }
+                gShort.withUnsafeBufferPointer { b in
+                    VectorKernels.add(a.baseAddress!, b.baseAddress!, into: d.baseAddress!, a.count)
+                }
             }
         }
         return inputGrad

@@ -13,33 +13,27 @@ struct SegmentNormalization {
 
     var segmentLength: Int { blocks * blockLength }
 
+    /// Normalises every segment of `x` into `output`, keeping `(x − mean)·invStd` in `normalized`
+    /// (backward reads it; inference passes nil) and each segment's `invStd`.
     func forward(
-        _ x: UnsafePointer<Float>, normalized: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>,
+        _ x: UnsafePointer<Float>, normalized: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>,
         invStd: UnsafeMutablePointer<Float>, gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?
     ) {
         let len = segmentLength
         for s in 0..<segments {
             let src = x + s * len
-            var sum: Double = 0
-            for i in 0..<len { sum += Double(src[i]) }
-            let mean = Float(sum / Double(len))
-            var sq: Double = 0
-            for i in 0..<len {
-                let d = Double(src[i] - mean)
-                sq += d * d
-            }
-            let inv = 1 / (Float(sq / Double(len)) + eps).squareRoot()
+            // Two passes (mean, then squared deviations from it): no cancellation when the mean is
+            // large against the spread.
+            let mean = Float(VectorKernels.sum(src, len) / Double(len))
+            let variance = Float(VectorKernels.sumOfSquaredDeviations(src, len, from: mean) / Double(len))
+            let inv = 1 / (variance + eps).squareRoot()
             invStd[s] = inv
             let base = affineBase(s)
             for b in 0..<blocks {
-                let g = gamma?[base + b] ?? 1
-                let t = beta?[base + b] ?? 0
                 let off = s * len + b * blockLength
-                for i in 0..<blockLength {
-                    let v = (x[off + i] - mean) * inv
-                    normalized[off + i] = v
-                    output[off + i] = v * g + t
-                }
+                VectorKernels.normalize(
+                    x + off, normalized: normalized.map { $0 + off }, output: output + off, blockLength, mean: mean,
+                    invStd: inv, scale: gamma?[base + b] ?? 1, shift: beta?[base + b] ?? 0)
             }
         }
     }
@@ -53,30 +47,24 @@ struct SegmentNormalization {
         let scale = 1 / Float(len)
         for s in 0..<segments {
             let base = affineBase(s)
-            var sumD: Float = 0
-            var sumDX: Float = 0
+            var sumD: Double = 0
+            var sumDX: Double = 0
             for b in 0..<blocks {
                 let g = gamma?[base + b] ?? 1
                 let off = s * len + b * blockLength
-                var dyx: Float = 0
-                var dys: Float = 0
-                for i in 0..<blockLength {
-                    dys += dy[off + i]
-                    dyx += dy[off + i] * normalized[off + i]
-                }
-                gammaGrad?[base + b] += dyx
-                betaGrad?[base + b] += dys
-                sumD += dys * g
-                sumDX += dyx * g
+                let (dys, dyx) = VectorKernels.sumAndDot(dy + off, normalized + off, blockLength)
+                gammaGrad?[base + b] += Float(dyx)
+                betaGrad?[base + b] += Float(dys)
+                sumD += dys * Double(g)
+                sumDX += dyx * Double(g)
             }
             guard let dx = inputGrad else { continue }
-            let inv = invStd[s]
+            let (a, c) = (scale * Float(sumD), scale * Float(sumDX))
             for b in 0..<blocks {
-                let g = gamma?[base + b] ?? 1
                 let off = s * len + b * blockLength
-                for i in 0..<blockLength {
-                    dx[off + i] = inv * (dy[off + i] * g - scale * sumD - normalized[off + i] * scale * sumDX)
-                }
+                VectorKernels.normalizeBackward(
+                    gradient: dy + off, normalized: normalized + off, result: dx + off, blockLength, invStd: invStd[s],
+                    scale: gamma?[base + b] ?? 1, a: a, b: c)
             }
         }
     }
@@ -104,17 +92,18 @@ struct SegmentNormalizationRunner {
 
     mutating func forward(_ x: Tensor, kernel k: SegmentNormalization, training: Bool) -> Tensor {
         output.prepareForOverwrite(shape: x.shape)
-        normalized.prepareForOverwrite(shape: x.shape)
+        // Only backward reads the normalized values: inference neither keeps nor writes them.
+        if training { normalized.prepareForOverwrite(shape: x.shape) }
         if invStd.count != k.segments { invStd = [Float](repeating: 0, count: k.segments) }
         let (g, b) = (gamma, beta)
+        let kept: UnsafeMutablePointer<Float>? =
+            training ? normalized.withUnsafeMutableBufferPointer { $0.baseAddress! } : nil
         x.withUnsafeBufferPointer { xp in
-            normalized.withUnsafeMutableBufferPointer { np in
-                output.withUnsafeMutableBufferPointer { yp in
-                    invStd.withUnsafeMutableBufferPointer { ip in
-                        k.forward(
-                            xp.baseAddress!, normalized: np.baseAddress!, output: yp.baseAddress!,
-                            invStd: ip.baseAddress!, gamma: g, beta: b)
-                    }
+            output.withUnsafeMutableBufferPointer { yp in
+                invStd.withUnsafeMutableBufferPointer { ip in
+                    k.forward(
+                        xp.baseAddress!, normalized: kept, output: yp.baseAddress!, invStd: ip.baseAddress!, gamma: g,
+                        beta: b)
                 }
             }
         }

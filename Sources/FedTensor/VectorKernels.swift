@@ -44,6 +44,22 @@ public enum VectorKernels {
         }
     }
 
+    /// `y[0..<n] = a[0..<n] + b[0..<n]` (`y` may be neither `a` nor `b`).
+    @inlinable
+    public static func add(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int
+    ) {
+        var i = 0
+        while i + 8 <= n {
+            store(load(a + i) + load(b + i), y + i)
+            i += 8
+        }
+        while i < n {
+            y[i] = a[i] + b[i]
+            i += 1
+        }
+    }
+
     /// `y = max(x, 0)`, NaN propagated as in PyTorch.
     @inlinable
     public static func relu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
@@ -76,6 +92,144 @@ public enum VectorKernels {
         }
         while i < n {
             result[i] = output[i] > 0 ? gradient[i] : 0
+            i += 1
+        }
+    }
+
+    /// Elements a reduction adds in float lanes before it carries their total into a Double.
+    @usableFromInline static let reductionChunk = 256
+
+    /// `Σ x[0..<n]`: 16 float lanes over chunks of `reductionChunk`, the chunks' totals added in
+    /// Double (as accurate as a Double running sum for the lengths normalisation layers see, and
+    /// not bound by the latency of one chain of additions).
+    @inlinable
+    public static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+        var total: Double = 0
+        var start = 0
+        while start < n {
+            let end = min(n, start + reductionChunk)
+            var (a, b) = (V(repeating: 0), V(repeating: 0))
+            var i = start
+            while i + 16 <= end {
+                a += load(x + i)
+                b += load(x + i + 8)
+                i += 16
+            }
+            var tail: Float = 0
+            while i < end {
+                tail += x[i]
+                i += 1
+            }
+            total += Double((a + b).sum()) + Double(tail)
+            start = end
+        }
+        return total
+    }
+
+    /// `Σ (x[i] − c)²` over `0..<n`, accumulated as `sum`.
+    @inlinable
+    public static func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, _ n: Int, from c: Float) -> Double {
+        var total: Double = 0
+        var start = 0
+        let cv = V(repeating: c)
+        while start < n {
+            let end = min(n, start + reductionChunk)
+            var (a, b) = (V(repeating: 0), V(repeating: 0))
+            var i = start
+            while i + 16 <= end {
+                let d0 = load(x + i) - cv
+                let d1 = load(x + i + 8) - cv
+                a += d0 * d0
+                b += d1 * d1
+                i += 16
+            }
+            var tail: Float = 0
+            while i < end {
+                let d = x[i] - c
+                tail += d * d
+                i += 1
+            }
+            total += Double((a + b).sum()) + Double(tail)
+            start = end
+        }
+        return total
+    }
+
+    /// `(Σ a[i], Σ a[i]·b[i])` over `0..<n`, accumulated as `sum`.
+    @inlinable
+    public static func sumAndDot(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int
+    ) -> (
+        sum: Double, dot: Double
+    ) {
+        var (sum, dot): (Double, Double) = (0, 0)
+        var start = 0
+        while start < n {
+            let end = min(n, start + reductionChunk)
+            var (s, d) = (V(repeating: 0), V(repeating: 0))
+            var i = start
+            while i + 8 <= end {
+                let va = load(a + i)
+                s += va
+                d += va * load(b + i)
+                i += 8
+            }
+            var (ts, td): (Float, Float) = (0, 0)
+            while i < end {
+                ts += a[i]
+                td += a[i] * b[i]
+                i += 1
+            }
+            sum += Double(s.sum()) + Double(ts)
+            dot += Double(d.sum()) + Double(td)
+            start = end
+        }
+        return (sum, dot)
+    }
+
+    /// `v = (x − mean)·invStd` into `normalized` (when given) and `v·scale + shift` into `output`.
+    @inlinable
+    public static func normalize(
+        _ x: UnsafePointer<Float>, normalized: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>,
+        _ n: Int, mean: Float, invStd: Float, scale: Float, shift: Float
+    ) {
+        let (m, s, g, t) = (V(repeating: mean), V(repeating: invStd), V(repeating: scale), V(repeating: shift))
+        var i = 0
+        if let normalized {
+            while i + 8 <= n {
+                let v = (load(x + i) - m) * s
+                store(v, normalized + i)
+                store(v * g + t, output + i)
+                i += 8
+            }
+        } else {
+            while i + 8 <= n {
+                store((load(x + i) - m) * s * g + t, output + i)
+                i += 8
+            }
+        }
+        while i < n {
+            let v = (x[i] - mean) * invStd
+            normalized?[i] = v
+            output[i] = v * scale + shift
+            i += 1
+        }
+    }
+
+    /// The input gradient of a normalisation: `dx = invStd·(dy·scale − a − normalized·b)`.
+    @inlinable
+    public static func normalizeBackward(
+        gradient dy: UnsafePointer<Float>, normalized: UnsafePointer<Float>, result dx: UnsafeMutablePointer<Float>,
+        _ n: Int, invStd: Float, scale: Float, a: Float, b: Float
+    ) {
+        let (s, g, av, bv) = (V(repeating: invStd), V(repeating: scale), V(repeating: a), V(repeating: b))
+        var i = 0
+        while i + 8 <= n {
+            store(s * (load(dy + i) * g - av - load(normalized + i) * bv), dx + i)
+            i += 8
+        }
+        while i < n {
+            dx[i] = invStd * (dy[i] * scale - a - normalized[i] * b)
             i += 1
         }
     }

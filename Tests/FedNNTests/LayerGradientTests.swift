@@ -59,6 +59,43 @@ import Testing
 
     @Test func groupNorm() throws {
         try GradientCheck().run(GroupNorm(groups: 2, channels: 4), input: randomTensor([3, 4, 3, 2], seed: 12))
+        // Planes of 90 and groups of 270: the kernels' 8- and 16-wide bodies, their tails, and
+        // a second 256-element chunk of the reductions.
+        try GradientCheck().run(GroupNorm(groups: 2, channels: 6), input: randomTensor([2, 6, 9, 10], seed: 15))
+    }
+
+    @Test func groupNormForwardMatchesADoubleReferenceAndInferenceEqualsTraining() throws {
+        let (n, c, groups, hw) = (2, 6, 2, 20 * 20)
+        let layer = GroupNorm(groups: groups, channels: c)
+        let model = try Model(layer, inputShape: [c, 20, 20])
+        // Non-trivial affine parameters, and inputs far from zero.
+        for e in model.parameters.entries {
+            for i in e.range { model.parameters.values[i] = Float(i - e.range.lowerBound) * 0.25 - 0.5 }
+        }
+        var x = randomTensor([n, c, 20, 20], seed: 16)
+        x = x + Tensor(shape: x.shape, repeating: 50)
+        let trained = model.forward(x, training: true).scalars
+        model.backward(Tensor(shape: x.shape, repeating: 0))
+        let inferred = model.forward(x, training: false).scalars
+        #expect(trained == inferred)
+        let perGroup = c / groups
+        let (gamma, beta) = (model.parameters.entry(named: "weight")!, model.parameters.entry(named: "bias")!)
+        for s in 0..<n {
+            for g in 0..<groups {
+                let lo = (s * c + g * perGroup) * hw
+                let segment = x.scalars[lo..<(lo + perGroup * hw)].map(Double.init)
+                let mean = segment.reduce(0, +) / Double(segment.count)
+                let variance = segment.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(segment.count)
+                for (i, v) in segment.enumerated() {
+                    let ch = g * perGroup + i / hw
+                    let expected =
+                        (v - mean) / (variance + 1e-5).squareRoot()
+                        * Double(model.parameters.values[gamma.range.lowerBound + ch])
+                        + Double(model.parameters.values[beta.range.lowerBound + ch])
+                    #expect(abs(Double(trained[lo + i]) - expected) <= 1e-4 * max(1, abs(expected)))
+                }
+            }
+        }
     }
 
     @Test func layerNorm() throws {
