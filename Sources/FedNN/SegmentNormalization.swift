@@ -29,6 +29,16 @@ struct SegmentNormalization {
             let inv = 1 / (variance + eps).squareRoot()
             invStd[s] = inv
             let base = affineBase(s)
+            if blockLength == 1 {
+                // LayerNorm: an affine pair per element.
+                let out = output + s * len
+                for i in 0..<len {
+                    let v = (src[i] - mean) * inv
+                    normalized?[s * len + i] = v
+                    out[i] = v * (gamma?[base + i] ?? 1) + (beta?[base + i] ?? 0)
+                }
+                continue
+            }
             for b in 0..<blocks {
                 let off = s * len + b * blockLength
                 VectorKernels.normalize(
@@ -49,23 +59,53 @@ struct SegmentNormalization {
             let base = affineBase(s)
             var sumD: Double = 0
             var sumDX: Double = 0
-            for b in 0..<blocks {
-                let g = gamma?[base + b] ?? 1
-                let off = s * len + b * blockLength
-                let (dys, dyx) = VectorKernels.sumAndDot(dy + off, normalized + off, blockLength)
-                gammaGrad?[base + b] += Float(dyx)
-                betaGrad?[base + b] += Float(dys)
-                sumD += dys * Double(g)
-                sumDX += dyx * Double(g)
+            if blockLength == 1 {
+                // LayerNorm: a block per element, so no per-block reduction to call.
+                let (d, v) = (dy + s * len, normalized + s * len)
+                for i in 0..<len {
+                    let (g, dyx) = (gamma?[base + i] ?? 1, d[i] * v[i])
+                    gammaGrad?[base + i] += dyx
+                    betaGrad?[base + i] += d[i]
+                    sumD += Double(d[i] * g)
+                    sumDX += Double(dyx * g)
+                }
+            } else {
+                accumulateBlocks(
+                    dy, normalized, segment: s, gamma: gamma, gammaGrad: gammaGrad, betaGrad: betaGrad,
+                    sumD: &sumD, sumDX: &sumDX)
             }
             guard let dx = inputGrad else { continue }
             let (a, c) = (scale * Float(sumD), scale * Float(sumDX))
+            if blockLength == 1 {
+                let (d, v, out, inv) = (dy + s * len, normalized + s * len, dx + s * len, invStd[s])
+                for i in 0..<len { out[i] = inv * (d[i] * (gamma?[base + i] ?? 1) - a - v[i] * c) }
+                continue
+            }
             for b in 0..<blocks {
                 let off = s * len + b * blockLength
                 VectorKernels.normalizeBackward(
                     gradient: dy + off, normalized: normalized + off, result: dx + off, blockLength, invStd: invStd[s],
                     scale: gamma?[base + b] ?? 1, a: a, b: c)
             }
+        }
+    }
+
+    /// Per block of segment `s`: gamma's and beta's gradients, and the segment's sums of
+    /// `dy·gamma` and `dy·normalized·gamma` for the input gradient.
+    private func accumulateBlocks(
+        _ dy: UnsafePointer<Float>, _ normalized: UnsafePointer<Float>, segment s: Int, gamma: UnsafePointer<Float>?,
+        gammaGrad: UnsafeMutablePointer<Float>?, betaGrad: UnsafeMutablePointer<Float>?, sumD: inout Double,
+        sumDX: inout Double
+    ) {
+        let base = affineBase(s)
+        for b in 0..<blocks {
+            let g = gamma?[base + b] ?? 1
+            let off = s * segmentLength + b * blockLength
+            let (dys, dyx) = VectorKernels.sumAndDot(dy + off, normalized + off, blockLength)
+            gammaGrad?[base + b] += Float(dyx)
+            betaGrad?[base + b] += Float(dys)
+            sumD += dys * Double(g)
+            sumDX += dyx * Double(g)
         }
     }
 }
