@@ -170,4 +170,10 @@ print("InconsistentMessageReplies in the ServerApp log:",
       "yes" if "InconsistentMessageReplies" in open(f"{out}/serverapp.log").read() else "no")
 EOF
 lscpu | grep 'Model name' > "$OUT/cpu.txt"
+# The records name paths of this machine (the repository, the temporary work directory, the
+# baseline's virtualenv): make them repository-relative, WORK and VENV, so the committed results
+# refer to nothing outside the repository.
+for f in "$OUT"/*.json "$OUT"/*.jsonl "$OUT"/*.log "$OUT"/*.txt; do
+  [ -f "$f" ] && sed -i -e "s|$ROOT/||g" -e "s|$WORK|WORK|g" -e "s|$VENV|VENV|g" "$f"
+done
 echo "results in $OUT"
