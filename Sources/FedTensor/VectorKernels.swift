@@ -99,63 +99,59 @@ public enum VectorKernels {
     /// Elements a reduction adds in float lanes before it carries their total into a Double.
     @usableFromInline static let reductionChunk = 256
 
-    /// `Σ x[0..<n]`: 16 float lanes over chunks of `reductionChunk`, the chunks' totals added in
-    /// Double (as accurate as a Double running sum for the lengths normalisation layers see, and
-    /// not bound by the latency of one chain of additions).
+    /// `Σ term(x[i])` over `0..<n`: 16 float lanes over chunks of `reductionChunk`, the chunks'
+    /// totals added in Double (as accurate as a Double running sum for the lengths normalisation
+    /// layers see, and not bound by the latency of one chain of additions). `lanes` and `scalar`
+    /// are the same term, on 8 lanes and on one element.
+    @inlinable @inline(__always)
+    static func chunkedSum(
+        _ x: UnsafePointer<Float>, _ n: Int, lanes: (V) -> V, scalar: (Float) -> Float
+    ) -> Double {
+        var total: Double = 0
+        var start = 0
+        while start < n {
+            let end = min(n, start + reductionChunk)
+            var (a, b) = (V(repeating: 0), V(repeating: 0))
+            var i = start
+            while i + 16 <= end {
+                a += lanes(load(x + i))
+                b += lanes(load(x + i + 8))
+                i += 16
+            }
+            var tail: Float = 0
+            while i < end {
+                tail += scalar(x[i])
+                i += 1
+            }
+            total += Double((a + b).sum()) + Double(tail)
+            start = end
+        }
+        return total
+    }
+
+    /// `Σ x[0..<n]`, accumulated as `chunkedSum`.
     @inlinable
     public static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
-        var total: Double = 0
-        var start = 0
-        while start < n {
-            let end = min(n, start + reductionChunk)
-            var (a, b) = (V(repeating: 0), V(repeating: 0))
-            var i = start
-            while i + 16 <= end {
-                a += load(x + i)
-                b += load(x + i + 8)
-                i += 16
-            }
-            var tail: Float = 0
-            while i < end {
-                tail += x[i]
-                i += 1
-            }
-            total += Double((a + b).sum()) + Double(tail)
-            start = end
-        }
-        return total
+        chunkedSum(x, n, lanes: { $0 }, scalar: { $0 })
     }
 
-    /// `Σ (x[i] − c)²` over `0..<n`, accumulated as `sum`.
+    /// `Σ (x[i] − c)²` over `0..<n`, accumulated as `chunkedSum`.
     @inlinable
     public static func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, _ n: Int, from c: Float) -> Double {
-        var total: Double = 0
-        var start = 0
         let cv = V(repeating: c)
-        while start < n {
-            let end = min(n, start + reductionChunk)
-            var (a, b) = (V(repeating: 0), V(repeating: 0))
-            var i = start
-            while i + 16 <= end {
-                let d0 = load(x + i) - cv
-                let d1 = load(x + i + 8) - cv
-                a += d0 * d0
-                b += d1 * d1
-                i += 16
-            }
-            var tail: Float = 0
-            while i < end {
-                let d = x[i] - c
-                tail += d * d
-                i += 1
-            }
-            total += Double((a + b).sum()) + Double(tail)
-            start = end
-        }
-        return total
+        return chunkedSum(
+            x, n,
+            lanes: { v in
+                let d = v - cv
+                return d * d
+            },
+            scalar: { v in
+                let d = v - c
+                return d * d
+            })
     }
 
-    /// `(Σ a[i], Σ a[i]·b[i])` over `0..<n`, accumulated as `sum`.
+    /// `(Σ a[i], Σ a[i]·b[i])` over `0..<n`, accumulated as `chunkedSum`.
     @inlinable
     public static func sumAndDot(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int
